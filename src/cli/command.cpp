@@ -1,0 +1,47 @@
+// \brief Shared command plumbing (see command.h).
+#include "cli/command.h"
+
+#include <fmt/format.h>  // for fmt::format
+
+#include <fstream>   // for std::ofstream
+#include <iostream>  // for std::cout
+
+#include "core/error.h"    // for IoError
+#include "core/log.h"      // for log::info
+#include "core/threads.h"  // for configure_torch_threads
+
+namespace dfcl::cli {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> r;
+  return r;
+}
+
+void add_common_options(CLI::App* cmd, CommonOptions& o) {
+  cmd->add_option("-c,--config", o.config, "YAML config file (see configs/ and docs/cli.md)");
+  cmd->add_option("--set", o.sets, "override a config key: --set section.key=value (repeatable)")->type_name("KEY=VALUE");
+  cmd->add_option("--json", o.json_out, "write the JSON result to FILE instead of stdout")->type_name("FILE");
+  cmd->add_flag("--dump-config", o.dump_config, "print the effective configuration and exit");
+}
+
+Config load_config(const CommonOptions& o) { return Config::load(o.config, o.sets); }
+
+int apply_runtime(const Config& cfg) {
+  int n = configure_torch_threads(cfg.get<int>("runtime.threads", 0));
+  log::debug("threads: {}", n);
+  return n;
+}
+
+void emit_json(const nlohmann::json& result, const CommonOptions& o) {
+  if (log::rank() != 0) return;
+  if (o.json_out.empty()) {
+    std::cout << result.dump(2) << std::endl;
+    return;
+  }
+  std::ofstream f(o.json_out);
+  if (!f) throw IoError(fmt::format("cannot write '{}' (--json): check the directory exists and is writable", o.json_out));
+  f << result.dump(2) << '\n';
+  log::info("results written to {}", o.json_out);
+}
+
+}  // namespace dfcl::cli

@@ -1,0 +1,42 @@
+// \brief Subcommand plumbing shared by every `dfcl` command: config loading, --set, JSON output.
+#pragma once
+#include <CLI/CLI.hpp>        // for CLI::App
+#include <nlohmann/json.hpp>  // for nlohmann::json
+
+#include <functional>  // for std::function
+#include <string>      // for std::string
+#include <vector>      // for std::vector
+
+#include "core/config.h"  // for Config
+
+namespace dfcl::cli {
+
+/// Options every config-driven command takes.
+struct CommonOptions {
+  std::string config;              // -c/--config FILE (YAML)
+  std::vector<std::string> sets;   // --set a.b=value (repeatable)
+  std::string json_out;            // --json FILE: write results there instead of stdout
+  bool dump_config = false;        // --dump-config: print the effective config and exit
+};
+
+void add_common_options(CLI::App* cmd, CommonOptions& o);
+/// Loads the YAML file and applies the --set overrides.
+Config load_config(const CommonOptions& o);
+/// Reads the `runtime` section (threads) and applies it; returns the thread count.
+int apply_runtime(const Config& cfg);
+/// Writes the result JSON to --json FILE, or to stdout.
+void emit_json(const nlohmann::json& result, const CommonOptions& o);
+
+/// A subcommand: `setup` declares its options on `cmd`; the returned callable runs it.
+struct Command {
+  const char* name;
+  const char* help;
+  std::function<std::function<int()>(CLI::App* cmd)> setup;
+};
+std::vector<Command>& registry();
+/// Registration helper: `static Registrar r{{"generate", "...", setup}};` in the command's file.
+struct Registrar {
+  explicit Registrar(Command c) { registry().push_back(std::move(c)); }
+};
+
+}  // namespace dfcl::cli

@@ -1,0 +1,48 @@
+// \brief The `dfcl` binary: global flags, subcommand dispatch, and one place that turns errors into exit codes.
+#include <CLI/CLI.hpp>  // for CLI::App
+
+#include <iostream>  // for std::cerr
+
+#include "cli/command.h"    // for registry
+#include "core/error.h"     // for Error
+#include "core/log.h"       // for log::set_level
+#include "core/progress.h"  // for Progress::set_enabled
+
+int main(int argc, char** argv) {
+  using namespace dfcl;
+  CLI::App app{"dfcl: decision-focused causal learning for budget allocation.\n"
+               "Run 'dfcl COMMAND --help' for a command's options; docs/cli.md lists every config key."};
+  app.require_subcommand(1);
+  bool quiet = false, verbose = false;
+  app.add_flag("-q,--quiet", quiet, "no progress bars or info logs (errors still print)");
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  app.set_version_flag("--version", "dfcl 0.1.0");
+
+  std::function<int()> run;
+  for (auto& c : cli::registry()) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    auto body = c.setup(sub);
+    sub->callback([&run, body] { run = body; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (quiet) {
+    log::set_level(log::Level::kError);
+    Progress::set_enabled(false);
+  } else if (verbose) {
+    log::set_level(log::Level::kDebug);
+  }
+  const std::string cmd = app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name();
+  try {
+    return run ? run() : 0;
+  } catch (const Error& e) {
+    log::error("dfcl {}: {}: {}", cmd, e.kind(), e.what());
+    return dynamic_cast<const ConfigError*>(&e) ? 2 : 1;
+  } catch (const std::exception& e) {
+    log::error("dfcl {}: unexpected error: {}", cmd, e.what());
+    return 3;
+  }
+}

@@ -1,0 +1,333 @@
+// \brief Config: YAML tree + overrides + read tracking (see config.h).
+#include "core/config.h"
+
+#include <fmt/format.h>        // for fmt::format
+#include <yaml-cpp/yaml.h>     // for YAML::Node
+
+#include <algorithm>           // for std::min
+#include <map>                 // for std::map
+#include <set>                 // for std::set
+#include <fstream>             // for std::ifstream
+
+#include "core/error.h"        // for ConfigError
+
+namespace dfcl {
+
+struct Config::State {
+  YAML::Node root{YAML::NodeType::Map};
+  std::map<std::string, std::string> origins;  // full key -> "file:line" or "--set"
+  mutable std::set<std::string> used;          // keys read (present or not)
+};
+
+namespace {
+
+std::vector<std::string> split_key(const std::string& key) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char ch : key) {
+    if (ch == '.') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += ch;
+    }
+  }
+  parts.push_back(cur);
+  for (const auto& p : parts)
+    if (p.empty()) throw ConfigError(fmt::format("config key '{}' has an empty component; write keys as 'section.name'", key));
+  return parts;
+}
+
+// Returns the node at `key` or an undefined node. Never creates entries.
+YAML::Node find(const YAML::Node& root, const std::string& key) {
+  YAML::Node cur = root;  // YAML::Node copies are handles
+  for (const auto& part : split_key(key)) {
+    if (cur.IsSequence() && part.find_first_not_of("0123456789") == std::string::npos) {  // list element "key.3"
+      size_t i = std::stoul(part);
+      if (i >= cur.size()) return YAML::Node(YAML::NodeType::Undefined);
+      cur.reset(cur[i]);
+      continue;
+    }
+    if (!cur.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    YAML::Node next = cur[part];
+    if (!next.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    cur.reset(next);
+  }
+  return cur;
+}
+
+void record_origins(const YAML::Node& node, const std::string& prefix, const std::string& file,
+                    std::map<std::string, std::string>& out) {
+  if (!node.IsMap()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string key = prefix + it->first.as<std::string>();
+    out[key] = fmt::format("{}:{}", file, it->first.Mark().line + 1);
+    record_origins(it->second, key + ".", file, out);
+    if (it->second.IsSequence())  // lists of maps: "key.0.name"
+      for (size_t i = 0; i < it->second.size(); ++i) record_origins(it->second[i], fmt::format("{}.{}.", key, i), file, out);
+  }
+}
+
+bool is_list_of_maps(const YAML::Node& n) {
+  if (!n.IsSequence() || n.size() == 0) return false;
+  for (const auto& e : n)
+    if (!e.IsMap()) return false;
+  return true;
+}
+
+void merge_into(YAML::Node dst, const YAML::Node& src) {
+  for (auto it = src.begin(); it != src.end(); ++it) {
+    const std::string k = it->first.as<std::string>();
+    if (it->second.IsMap() && dst[k].IsMap()) {
+      merge_into(dst[k], it->second);
+    } else {
+      dst[k] = YAML::Clone(it->second);
+    }
+  }
+}
+
+void leaves(const YAML::Node& node, const std::string& prefix, std::vector<std::string>& out) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string key = prefix + it->first.as<std::string>();
+    if (it->second.IsMap() && it->second.size() > 0) {
+      leaves(it->second, key + ".", out);
+    } else if (is_list_of_maps(it->second)) {  // each element's keys are checked like a section's
+      for (size_t i = 0; i < it->second.size(); ++i) leaves(it->second[i], fmt::format("{}.{}.", key, i), out);
+    } else {
+      out.push_back(key);
+    }
+  }
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+template <class T>
+const char* type_name();
+template <> const char* type_name<bool>() { return "a boolean (true/false)"; }
+template <> const char* type_name<int>() { return "an integer"; }
+template <> const char* type_name<int64_t>() { return "an integer"; }
+template <> const char* type_name<double>() { return "a number"; }
+template <> const char* type_name<float>() { return "a number"; }
+template <> const char* type_name<std::string>() { return "a string"; }
+template <> const char* type_name<std::vector<std::string>>() { return "a list of strings"; }
+template <> const char* type_name<std::vector<double>>() { return "a list of numbers"; }
+template <> const char* type_name<std::vector<int64_t>>() { return "a list of integers"; }
+
+std::string show(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+}  // namespace
+
+Config::Config() : state_(std::make_shared<State>()) {}
+
+Config Config::from_string(const std::string& yaml, const std::string& origin) {
+  Config c;
+  try {
+    YAML::Node n = YAML::Load(yaml);
+    if (n.IsNull()) return c;
+    if (!n.IsMap())
+      throw ConfigError(fmt::format("{}: the top level must be a map of keys (section: {{key: value}}), not {}", origin, show(n)));
+    c.state_->root = n;
+    record_origins(n, "", origin, c.state_->origins);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  return c;
+}
+
+Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
+  Config c;
+  if (!path.empty()) {
+    std::ifstream probe;
+    YAML::Node n;
+    try {
+      n = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      throw ConfigError(fmt::format("cannot read config file '{}': check the path (configs/ holds the shipped ones)", path));
+    } catch (const YAML::ParserException& e) {
+      throw ConfigError(fmt::format("{}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+    }
+    if (!n.IsNull()) {
+      if (!n.IsMap())
+        throw ConfigError(fmt::format("{}: the top level must be a map of keys (section: {{key: value}})", path));
+      c.state_->root = n;
+      record_origins(n, "", path, c.state_->origins);
+    }
+  }
+  for (const auto& o : overrides) c.set(o);
+  return c;
+}
+
+void Config::set(const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError(fmt::format("--set '{}': expected key=value, e.g. --set data.rows=1000000", assignment));
+  std::string key = prefix_ + assignment.substr(0, eq);
+  std::string text = assignment.substr(eq + 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(fmt::format("--set {}: value '{}' is not valid YAML: {}", key, text, e.msg));
+  }
+  if (!value.IsDefined() || value.IsNull()) value = YAML::Node(text);
+  auto parts = split_key(key);
+  YAML::Node cur = state_->root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsMap()) {
+      if (next.IsDefined() && !next.IsNull())
+        throw ConfigError(fmt::format("--set {}: '{}' is a value, not a section", key, parts[i]));
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next.reset(cur[parts[i]]);
+    }
+    cur.reset(next);
+  }
+  cur[parts.back()] = value;
+  state_->origins[key] = "--set";
+}
+
+void Config::merge(const Config& other) {
+  merge_into(state_->root, other.state_->root);
+  for (const auto& kv : other.state_->origins) state_->origins[kv.first] = kv.second;
+}
+
+bool Config::has(const std::string& key) const {
+  return find(state_->root, prefix_ + key).IsDefined();
+}
+
+std::string Config::origin(const std::string& key) const {
+  const std::string full = prefix_ + key;
+  auto it = state_->origins.find(full);
+  return it == state_->origins.end() ? std::string("default") : it->second;
+}
+
+template <class T>
+T Config::get(const std::string& key, const T& fallback) const {
+  const std::string full = prefix_ + key;
+  state_->used.insert(full);
+  YAML::Node n = find(state_->root, full);
+  if (!n.IsDefined() || n.IsNull()) return fallback;
+  try {
+    if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<double>> ||
+                  std::is_same_v<T, std::vector<int64_t>>) {
+      if (!n.IsSequence()) throw YAML::BadConversion(n.Mark());
+    } else {
+      if (!n.IsScalar()) throw YAML::BadConversion(n.Mark());
+    }
+    return n.as<T>();
+  } catch (const YAML::BadConversion&) {
+    throw ConfigError(fmt::format("config key '{}' ({}) = {} is not {}; fix the value in the config or with --set {}=...",
+                                  full, origin(key), show(n), type_name<T>(), full));
+  }
+}
+
+template <class T>
+T Config::require(const std::string& key) const {
+  if (!has(key)) {
+    state_->used.insert(prefix_ + key);
+    throw ConfigError(fmt::format("config key '{}' is required ({}); add it to the config or pass --set {}=...",
+                                  prefix_ + key, type_name<T>(), prefix_ + key));
+  }
+  return get<T>(key, T{});
+}
+
+#define DFCL_CONFIG_INSTANTIATE(T)                                  \
+  template T Config::get<T>(const std::string&, const T&) const; \
+  template T Config::require<T>(const std::string&) const;
+DFCL_CONFIG_INSTANTIATE(bool)
+DFCL_CONFIG_INSTANTIATE(int)
+DFCL_CONFIG_INSTANTIATE(int64_t)
+DFCL_CONFIG_INSTANTIATE(double)
+DFCL_CONFIG_INSTANTIATE(float)
+DFCL_CONFIG_INSTANTIATE(std::string)
+DFCL_CONFIG_INSTANTIATE(std::vector<std::string>)
+DFCL_CONFIG_INSTANTIATE(std::vector<double>)
+DFCL_CONFIG_INSTANTIATE(std::vector<int64_t>)
+#undef DFCL_CONFIG_INSTANTIATE
+
+std::vector<std::string> Config::keys(const std::string& key) const {
+  const std::string full = prefix_ + key;
+  state_->used.insert(full + ".*");
+  YAML::Node n = find(state_->root, full);
+  std::vector<std::string> out;
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (!n.IsMap())
+    throw ConfigError(fmt::format("config key '{}' ({}) must be a section of named entries", full, origin(key)));
+  for (auto it = n.begin(); it != n.end(); ++it) out.push_back(it->first.as<std::string>());
+  return out;
+}
+
+Config Config::sub(const std::string& key) const {
+  Config c = *this;
+  c.prefix_ = prefix_ + key + ".";
+  return c;
+}
+
+std::vector<Config> Config::items(const std::string& key) const {
+  const std::string full = prefix_ + key;
+  state_->used.insert(full);
+  YAML::Node n = find(state_->root, full);
+  std::vector<Config> out;
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (!n.IsSequence())
+    throw ConfigError(fmt::format("config key '{}' ({}) = {} must be a list of maps, e.g. [{{column: a}}, {{column: b}}]",
+                                  full, origin(key), show(n)));
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (!n[i].IsMap())
+      throw ConfigError(fmt::format("config key '{}.{}' ({}) = {} must be a map of keys, e.g. {{column: a}}", full, i,
+                                    origin(key), show(n[i])));
+    out.push_back(sub(fmt::format("{}.{}", key, i)));
+  }
+  return out;
+}
+
+void Config::mark_used(const std::string& key) const { state_->used.insert(prefix_ + key + ".*"); }
+
+void Config::check_all_used() const {
+  std::vector<std::string> all;
+  YAML::Node base = prefix_.empty() ? state_->root : find(state_->root, prefix_.substr(0, prefix_.size() - 1));
+  if (!base.IsDefined() || !base.IsMap()) return;
+  leaves(base, prefix_, all);
+  for (const auto& key : all) {
+    bool ok = state_->used.count(key) > 0;
+    // A key is covered when a parent section was read whole (mark_used / keys()).
+    for (size_t dot = key.find('.'); !ok && dot != std::string::npos; dot = key.find('.', dot + 1))
+      ok = state_->used.count(key.substr(0, dot) + ".*") > 0;
+    ok = ok || state_->used.count(key + ".*") > 0;
+    if (ok) continue;
+    std::string best;
+    size_t best_d = 4;  // suggest only close matches
+    for (const auto& known : state_->used) {
+      if (known.size() > 2 && known.compare(known.size() - 2, 2, ".*") == 0) continue;
+      size_t d = edit_distance(key, known);
+      if (d < best_d) best_d = d, best = known;
+    }
+    auto it = state_->origins.find(key);
+    std::string where = it == state_->origins.end() ? "" : " (" + it->second + ")";
+    std::string hint = best.empty() ? "remove it, or see docs/cli.md for the keys this command reads"
+                                    : fmt::format("did you mean '{}'?", best);
+    throw ConfigError(fmt::format("unknown config key '{}'{}: {}", key, where, hint));
+  }
+}
+
+std::string Config::dump() const {
+  YAML::Emitter e;
+  e << state_->root;
+  return e.c_str();
+}
+
+}  // namespace dfcl

@@ -1,0 +1,27 @@
+// \brief Thread configuration (torch intra-op pool; OMP_NUM_THREADS fallback).
+#include "core/threads.h"
+
+#include <ATen/Parallel.h>  // for at::set_num_threads
+
+#include <cstdlib>  // for std::getenv
+#include <thread>   // for std::thread::hardware_concurrency
+
+namespace dfcl {
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  if (const char* v = std::getenv("OMP_NUM_THREADS")) {
+    int n = std::atoi(v);
+    if (n > 0) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+int configure_torch_threads(int requested) {
+  int n = resolve_threads(requested);
+  at::set_num_threads(n);
+  return n;
+}
+
+}  // namespace dfcl

@@ -1,0 +1,61 @@
+// \brief MemorySource, row checks, and the source factory.
+#include "data/source.h"
+
+#include <fmt/format.h>  // for fmt::format
+
+#include <cstring>  // for std::memcpy
+
+#include "core/error.h"  // for DataError, IoError
+#ifdef DFCL_HAVE_HDF5
+#include "data/h5_dataset.h"  // for H5Reader
+#endif
+
+namespace dfcl::data {
+
+void check_rows(const Table& t, const Meta& meta, const std::string& where, int64_t first_row) {
+  RowProblem p = find_bad_row(t, meta.feature_names);
+  if (p.row < 0) return;
+  throw DataError(fmt::format("{}: field {}, row {}: {}; {}", where, p.field, first_row + p.row, p.what, p.fix));
+}
+
+MemorySource::MemorySource(Meta meta, Table table, int64_t chunk_rows)
+    : meta_(std::move(meta)), table_(std::move(table)), chunk_rows_(chunk_rows) {
+  meta_.num_rows = table_.rows;
+  meta_.validate(name());
+  if (table_.row_id.size() != static_cast<size_t>(table_.rows)) table_.row_id.resize(table_.rows);
+  for (int64_t i = 0; i < table_.rows; ++i) table_.row_id[i] = i;
+}
+
+void MemorySource::read(int64_t begin, int64_t count, Table& out) {
+  if (begin < 0 || count < 0 || begin + count > table_.rows)
+    throw DataError(fmt::format("<memory>: rows [{}, {}) are outside the {} rows held", begin, begin + count, table_.rows));
+  out.reset(meta_, count);
+  const int F = meta_.num_features, M = meta_.num_arms;
+  auto cp = [&](auto& dst, const auto& src, int width) {
+    if (!src.empty()) std::memcpy(dst.data(), src.data() + begin * width, sizeof(dst[0]) * count * width);
+  };
+  cp(out.features, table_.features, F);
+  cp(out.treatment, table_.treatment, 1);
+  cp(out.revenue, table_.revenue, 1);
+  cp(out.cost, table_.cost, 1);
+  cp(out.source, table_.source, 1);
+  if (out.with_propensity) cp(out.propensity, table_.propensity, 1);
+  if (out.with_truth) cp(out.true_revenue, table_.true_revenue, M), cp(out.true_cost, table_.true_cost, M);
+  for (int64_t i = 0; i < count; ++i) out.row_id[i] = begin + i;
+}
+
+void MemorySource::read_source(int64_t begin, int64_t count, std::vector<uint8_t>& out) {
+  out.assign(table_.source.begin() + begin, table_.source.begin() + begin + count);
+}
+
+std::unique_ptr<RowSource> open_source(const std::string& path) {
+#ifdef DFCL_HAVE_HDF5
+  return std::make_unique<H5Reader>(path);
+#else
+  throw IoError(fmt::format("cannot open '{}': this dfcl was built without HDF5 (DFCL_HDF5=OFF or libhdf5-dev missing); "
+                            "install libhdf5-dev and rebuild, or use in-memory synthetic data (--set data.in_memory=true)", path));
+#endif
+}
+
+}  // namespace dfcl::data
+

@@ -1,0 +1,50 @@
+// \brief RowSource: anything the loader can read rows from (an HDF5 file, an in-memory table).
+#pragma once
+#include <cstdint>  // for int64_t
+#include <memory>   // for std::unique_ptr
+#include <string>   // for std::string
+#include <vector>   // for std::vector
+
+#include "data/schema.h"  // for Meta, Table
+
+namespace dfcl::data {
+
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  virtual const Meta& meta() const = 0;
+  /// The natural I/O unit in rows (the HDF5 chunk height); the loader reads whole units.
+  virtual int64_t chunk_rows() const = 0;
+  /// Reads rows [begin, begin + count) into `out` (reshaped), validating every value.
+  /// Throws DataError naming the source, field and absolute row of the first bad value.
+  virtual void read(int64_t begin, int64_t count, Table& out) = 0;
+  /// Reads only the `source` column (cheap pre-scans for RCT/observational filters).
+  virtual void read_source(int64_t begin, int64_t count, std::vector<uint8_t>& out) = 0;
+  /// Name for messages (the file path, or "<memory>").
+  virtual std::string name() const = 0;
+};
+
+/// A dataset held in memory: what `dfcl generate` builds when no HDF5 is available, and tests use.
+class MemorySource final : public RowSource {
+ public:
+  MemorySource(Meta meta, Table table, int64_t chunk_rows = 65536);
+  const Meta& meta() const override { return meta_; }
+  int64_t chunk_rows() const override { return chunk_rows_; }
+  void read(int64_t begin, int64_t count, Table& out) override;
+  void read_source(int64_t begin, int64_t count, std::vector<uint8_t>& out) override;
+  std::string name() const override { return "<memory>"; }
+  const Table& table() const { return table_; }
+
+ private:
+  Meta meta_;
+  Table table_;
+  int64_t chunk_rows_;
+};
+
+/// Opens a dataset file by extension (.h5/.hdf5). Throws IoError when dfcl was built without HDF5.
+std::unique_ptr<RowSource> open_source(const std::string& path);
+
+/// Throws DataError("<where>: field 'f', row r: what; fix") for the first bad row of `t`, if any.
+void check_rows(const Table& t, const Meta& meta, const std::string& where, int64_t first_row);
+
+}  // namespace dfcl::data

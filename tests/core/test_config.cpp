@@ -1,0 +1,86 @@
+// \brief Config: layering, typed reads, unknown keys, error messages.
+#include <gtest/gtest.h>  // for TEST
+
+#include <fstream>  // for std::ofstream
+
+#include "core/config.h"  // for Config
+#include "core/error.h"   // for ConfigError
+
+using dfcl::Config;
+using dfcl::ConfigError;
+
+namespace {
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, TypedReadsDefaultsAndOverrides) {
+  Config c = Config::from_string("train:\n  lr: 0.01\n  epochs: 3\n  names: [a, b]\n  on: true\n", "t.yaml");
+  c.set("train.epochs=7");
+  c.set("data.rows=1000000");
+  c.set("train.tags=[x, y, z]");
+  EXPECT_DOUBLE_EQ(c.get<double>("train.lr", 0), 0.01);
+  EXPECT_EQ(c.get<int>("train.epochs", 0), 7);
+  EXPECT_EQ(c.get<int64_t>("data.rows", 0), 1000000);
+  EXPECT_EQ(c.get<int>("train.missing", 42), 42);
+  EXPECT_TRUE(c.get<bool>("train.on", false));
+  EXPECT_EQ(c.get<std::vector<std::string>>("train.names", {}), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(c.get<std::vector<std::string>>("train.tags", {}).size(), 3u);
+  EXPECT_EQ(c.origin("train.epochs"), "--set");
+  EXPECT_EQ(c.origin("train.lr"), "t.yaml:2");
+  EXPECT_NO_THROW(c.check_all_used());
+}
+
+TEST(Config, SubConfigReadsCountForParent) {
+  Config c = Config::from_string("gen:\n  a: 1\n  b: 2\n");
+  Config s = c.sub("gen");
+  EXPECT_EQ(s.get<int>("a", 0), 1);
+  EXPECT_THROW(c.check_all_used(), ConfigError);  // gen.b not read yet
+  EXPECT_EQ(s.get<int>("b", 0), 2);
+  EXPECT_NO_THROW(c.check_all_used());
+}
+
+TEST(Config, UnknownKeyNamesOriginAndSuggestion) {
+  Config c = Config::from_string("train:\n  lr: 0.01\n  epohcs: 3\n", "run.yaml");
+  c.get<double>("train.lr", 0);
+  c.get<int>("train.epochs", 1);
+  std::string m = message_of([&] { c.check_all_used(); });
+  EXPECT_NE(m.find("unknown config key 'train.epohcs' (run.yaml:3)"), std::string::npos) << m;
+  EXPECT_NE(m.find("did you mean 'train.epochs'"), std::string::npos) << m;
+}
+
+TEST(Config, BadValueTypeNamesKeyOriginAndType) {
+  Config c = Config::from_string("train:\n  epochs: three\n  lr: [1, 2]\n", "run.yaml");
+  std::string m = message_of([&] { c.get<int>("train.epochs", 1); });
+  EXPECT_NE(m.find("'train.epochs' (run.yaml:2) = three is not an integer"), std::string::npos) << m;
+  m = message_of([&] { c.get<double>("train.lr", 1); });
+  EXPECT_NE(m.find("is not a number"), std::string::npos) << m;
+  m = message_of([&] { c.get<std::vector<double>>("train.epochs", {}); });
+  EXPECT_NE(m.find("is not a list of numbers"), std::string::npos) << m;
+}
+
+TEST(Config, RequireAndMalformedInput) {
+  Config c;
+  EXPECT_NE(message_of([&] { c.require<std::string>("import.input"); }).find("'import.input' is required"), std::string::npos);
+  EXPECT_NE(message_of([&] { c.set("novalue"); }).find("expected key=value"), std::string::npos);
+  EXPECT_NE(message_of([&] { Config::from_string("a: [1, 2", "bad.yaml"); }).find("bad.yaml:"), std::string::npos);
+  EXPECT_NE(message_of([&] { Config::load("/nonexistent/x.yaml"); }).find("cannot read config file '/nonexistent/x.yaml'"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] { Config::from_string("- 1\n- 2\n", "list.yaml"); }).find("top level must be a map"), std::string::npos);
+}
+
+TEST(Config, FileThenOverridesLayerInOrder) {
+  std::string path = ::testing::TempDir() + "/layer.yaml";
+  std::ofstream(path) << "a:\n  b: 1\n  c: 2\n";
+  Config c = Config::load(path, {"a.b=10", "a.b=20"});
+  EXPECT_EQ(c.get<int>("a.b", 0), 20);
+  EXPECT_EQ(c.get<int>("a.c", 0), 2);
+  EXPECT_EQ(c.origin("a.c"), path + ":3");
+  EXPECT_THROW(c.set("a.b.c=1"), ConfigError);  // a.b is a value, not a section
+}

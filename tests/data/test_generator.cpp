@@ -1,0 +1,143 @@
+// \brief Generator: determinism, RCT shares, selection bias, and that observed outcomes are unbiased for the truth.
+#include <gtest/gtest.h>  // for TEST
+
+#include <cmath>  // for std::sqrt
+
+#include "core/config.h"   // for Config
+#include "core/error.h"    // for ConfigError
+#include "data/generator.h"
+#include "fixtures.h"
+
+using namespace dfcl;
+using data::Generator;
+using data::Table;
+
+TEST(Generator, RowsArePureFunctionsOfSeedAndIndex) {
+  Generator g(test::small_config(3000, 5000));
+  Table whole, a, b, one;
+  g.fill(0, 8000, whole, 4);
+  g.fill(0, 3500, a, 1);
+  g.fill(3500, 4500, b, 3);
+  for (int64_t i = 0; i < 8000; ++i) {
+    const Table& part = i < 3500 ? a : b;
+    int64_t j = i < 3500 ? i : i - 3500;
+    ASSERT_EQ(whole.treatment[i], part.treatment[j]) << i;
+    ASSERT_EQ(whole.revenue[i], part.revenue[j]) << i;
+    for (int k = 0; k < 6; ++k) ASSERT_EQ(whole.features[i * 6 + k], part.features[j * 6 + k]);
+  }
+  Generator other(test::small_config(3000, 5000, 6, 3, 6));
+  other.fill(0, 1, one, 1);
+  EXPECT_NE(one.features[0], whole.features[0]);  // another seed, another population
+}
+
+TEST(Generator, RctArmSharesMatchPropensities) {
+  auto c = test::small_config(400000, 0, 4, 4);
+  c.rct_propensity = {0.4, 0.3, 0.2, 0.1};
+  Generator g(c);
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  std::vector<double> n(4, 0);
+  for (int64_t i = 0; i < t.rows; ++i) {
+    n[t.treatment[i]] += 1;
+    ASSERT_FLOAT_EQ(t.propensity[i], float(c.rct_propensity[t.treatment[i]]));
+    ASSERT_EQ(t.source[i], 0);
+  }
+  for (int j = 0; j < 4; ++j) {
+    double p = c.rct_propensity[j], sd = std::sqrt(p * (1 - p) / t.rows);
+    EXPECT_NEAR(n[j] / t.rows, p, 5 * sd) << "arm " << j;
+  }
+}
+
+// Largest |z| of the difference in a feature's mean between rows given the top arm and control.
+static double max_feature_shift(const Table& t, int64_t lo, int64_t hi, int top) {
+  const int F = t.num_features;
+  double best = 0;
+  for (int k = 0; k < F; ++k) {
+    double s[2] = {0, 0}, q[2] = {0, 0}, n[2] = {0, 0};
+    for (int64_t i = lo; i < hi; ++i) {
+      int g = t.treatment[i] == 0 ? 0 : t.treatment[i] == top ? 1 : -1;
+      if (g < 0) continue;
+      double v = t.features[i * F + k];
+      s[g] += v, q[g] += v * v, n[g] += 1;
+    }
+    double m0 = s[0] / n[0], m1 = s[1] / n[1];
+    double v0 = q[0] / n[0] - m0 * m0, v1 = q[1] / n[1] - m1 * m1;
+    best = std::max(best, std::abs(m1 - m0) / std::sqrt(v0 / n[0] + v1 / n[1]));
+  }
+  return best;
+}
+
+TEST(Generator, ObservationalTreatmentDependsOnFeaturesRctDoesNot) {
+  Generator g(test::small_config(100000, 100000, 8, 3));
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  // RCT: 8 features, |z| of a null difference exceeds 4.5 with probability < 1e-4.
+  EXPECT_LT(max_feature_shift(t, 0, 100000, 2), 4.5);
+  // Observational: the logging policy selects on features; the shift is far beyond noise.
+  EXPECT_GT(max_feature_shift(t, 100000, 200000, 2), 20.0);
+  for (int64_t i = 100000; i < 200000; ++i) ASSERT_EQ(t.source[i], 1);
+}
+
+TEST(Generator, InversePropensityWeightsAverageToOne) {
+  // E[1{t=j} / pi_j(x)] = 1 for every arm when `propensity` is the true logging probability.
+  Generator g(test::small_config(0, 300000, 6, 3));
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  for (int j = 0; j < 3; ++j) {
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < t.rows; ++i)
+      if (t.treatment[i] == j) s += 1 / t.propensity[i], s2 += 1 / (t.propensity[i] * double(t.propensity[i]));
+    double mean = s / t.rows, sd = std::sqrt((s2 / t.rows - mean * mean) / t.rows);
+    EXPECT_NEAR(mean, 1.0, 5 * sd) << "arm " << j;
+  }
+}
+
+TEST(Generator, ObservedOutcomesAreUnbiasedForTheTruthInTheRct) {
+  Generator g(test::small_config(600000, 0, 6, 3));
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  const int M = 3;
+  for (int j = 0; j < M; ++j) {
+    double n = 0, y = 0, y2 = 0, c = 0, c2 = 0, truth_r = 0, truth_c = 0;
+    for (int64_t i = 0; i < t.rows; ++i) {
+      truth_r += t.true_revenue[i * M + j], truth_c += t.true_cost[i * M + j];
+      if (t.treatment[i] != j) continue;
+      n += 1, y += t.revenue[i], y2 += double(t.revenue[i]) * t.revenue[i], c += t.cost[i], c2 += double(t.cost[i]) * t.cost[i];
+    }
+    double my = y / n, mc = c / n;
+    EXPECT_NEAR(my, truth_r / t.rows, 5 * std::sqrt((y2 / n - my * my) / n)) << "revenue arm " << j;
+    EXPECT_NEAR(mc, truth_c / t.rows, 5 * std::sqrt((c2 / n - mc * mc) / n) + 1e-12) << "cost arm " << j;
+  }
+}
+
+TEST(Generator, CostsIncreaseWithArmAndMostResponsesDiminish) {
+  auto c = test::small_config(50000, 0, 6, 5);
+  c.non_diminishing_fraction = 0.2;
+  Generator g(c);
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  const int M = 5;
+  double positive = 0, concave = 0;
+  for (int64_t i = 0; i < t.rows; ++i) {
+    const float* r = &t.true_revenue[i * M];
+    const float* k = &t.true_cost[i * M];
+    ASSERT_EQ(k[0], 0.f);
+    for (int j = 1; j < M; ++j) ASSERT_GT(k[j], k[j - 1]) << "row " << i;
+    if (r[M - 1] - r[0] <= 1e-4f || r[0] <= 0) continue;  // users with a positive, unclamped response
+    positive += 1;
+    concave += (r[1] - r[0]) > (r[2] - r[1]);
+  }
+  // Convex users (20%) have increasing increments; every other positive responder diminishes.
+  double share = concave / positive, sd = std::sqrt(0.16 / positive);
+  EXPECT_NEAR(share, 0.8, 5 * sd);
+}
+
+TEST(Generator, ConfigIsValidated) {
+  Config cfg = Config::from_string("arms: 3\nrct_propensity: [0.5, 0.5, 0.5]\n", "g.yaml");
+  EXPECT_THROW(data::GeneratorConfig::from(cfg), ConfigError);
+  Config cfg2 = Config::from_string("arms: 3\narm_values: [0, 2, 1]\n", "g.yaml");
+  EXPECT_THROW(data::GeneratorConfig::from(cfg2), ConfigError);
+  Config cfg3 = Config::from_string("rct_rows: 10\nobservational_rows: 5\nfeatures: 3\n", "g.yaml");
+  auto gc = data::GeneratorConfig::from(cfg3);
+  EXPECT_EQ(Generator(gc).rows(), 15);
+}
