@@ -27,7 +27,7 @@ done
 pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libtorch-dev libgloo-dev libopenblas0-pthread
       libopenmpi-dev openmpi-bin
-      libhdf5-dev zlib1g-dev
+      libhdf5-dev libdeflate-dev zlib1g-dev
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
       libgtest-dev libbenchmark-dev
       python3-h5py python3-numpy)

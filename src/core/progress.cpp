@@ -4,7 +4,8 @@
 #include <fmt/format.h>  // for fmt::format
 #include <unistd.h>      // for isatty
 
-#include <cstdio>  // for std::fputs
+#include <cstdio>     // for std::fputs
+#include <exception>  // for std::uncaught_exceptions
 
 #include "core/log.h"  // for log::rank, log::level
 
@@ -33,7 +34,8 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
       start_(std::chrono::steady_clock::now()), last_draw_(start_), tty_(isatty(2) != 0) {}
 
 Progress::~Progress() {
-  if (!finished_) finish();
+  // Unwinding from an error: the error message is the last word, not a "done" line.
+  if (!finished_ && std::uncaught_exceptions() == 0) finish();
 }
 
 double Progress::elapsed_s() const {
@@ -49,9 +51,11 @@ void Progress::advance(int64_t n) {
     last_draw_ = now;
     draw(false);
   } else {
+    // Logs and pipes: one line per new tenth, at most every 2 s, so short jobs print only the final line.
     int decile = total_ > 0 ? static_cast<int>(10 * done_ / total_) : 0;
-    if (decile == last_decile_ || decile >= 10) return;
+    if (decile == last_decile_ || decile >= 10 || now - last_draw_ < std::chrono::seconds(2)) return;
     last_decile_ = decile;
+    last_draw_ = now;
     draw(false);
   }
 }

@@ -1,6 +1,6 @@
 // \brief Counter-based random numbers: any (seed, stream, index) gives the same draws on any thread count.
 #pragma once
-#include <cmath>    // for std::log, std::sqrt, std::cos
+#include <cmath>    // for std::log, std::sqrt
 #include <cstdint>  // for uint64_t
 
 namespace dfcl {
@@ -32,16 +32,22 @@ class Rng {
   double uniform() { return double(next() >> 11) * 0x1.0p-53; }
   /// Uniform in (0, 1): safe for log().
   double uniform_open() { return (double(next() >> 11) + 0.5) * 0x1.0p-53; }
-  /// Standard normal (Box-Muller, both values used).
+  /// Standard normal (Marsaglia's polar method: no trigonometry, both values used).
   double normal() {
     if (has_spare_) {
       has_spare_ = false;
       return spare_;
     }
-    double r = std::sqrt(-2.0 * std::log(uniform_open())), th = 6.283185307179586 * uniform();
-    spare_ = r * std::sin(th);
+    double u, v, s;
+    do {
+      u = 2.0 * uniform() - 1.0;
+      v = 2.0 * uniform() - 1.0;
+      s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    const double f = std::sqrt(-2.0 * std::log(s) / s);
+    spare_ = v * f;
     has_spare_ = true;
-    return r * std::cos(th);
+    return u * f;
   }
 
  private:

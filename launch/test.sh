@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# \brief The whole test suite from a fresh machine: install what is missing, build, run ctest.
+# Also builds the CUDA kernels (compile-and-link check) when nvcc is installed, even without a GPU.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+start=$(date +%s)
+bash "$root/launch/setup.sh"
+echo "test.sh: CPU build ready after $(( $(date +%s) - start ))s"
+ctest --test-dir "$root/build" --output-on-failure -j "${DFCL_JOBS:-2}"
+echo "test.sh: ctest done after $(( $(date +%s) - start ))s"
+nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
+if [ -x "$nvcc" ] || command -v nvcc >/dev/null 2>&1; then
+  echo "test.sh: nvcc found: CUDA compile-and-link check (build-cuda)"
+  PATH="$(dirname "$nvcc"):$PATH" bash "$root/launch/setup.sh" --cuda --build-dir "$root/build-cuda"
+  "$root/build-cuda/src/cli/dfcl" info
+  echo "test.sh: CUDA build done after $(( $(date +%s) - start ))s"
+else
+  echo "test.sh: no nvcc: CUDA compile check skipped"
+fi
