@@ -44,11 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ $deps_only -eq 1 ] && exit 0
 
-# ccache: the cache survives between a build and a CI run in another folder.
-export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+# ccache is wired in by CMakeLists.txt (DFCL_CCACHE) with CCACHE_BASEDIR, so a CI clone reuses this cache.
 jobs=${DFCL_JOBS:-$(nproc)}
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" \
-  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache \
   -DDFCL_CUDA="$cuda" ${Torch_DIR:+-DTorch_DIR="$Torch_DIR"} >/dev/null
 cmake --build "$build_dir" -j "$jobs"

@@ -47,9 +47,14 @@ nlohmann::json build_info() {
 int run_info(const std::string& path, const CommonOptions& o) {
   if (path.empty()) {
     nlohmann::json j = build_info();
+    std::string cuda = "not built";
+    if (!j["cuda"].is_null()) {
+      cuda = fmt::format("runtime {}, {} device(s)", j["cuda"]["runtime"].get<std::string>(), j["cuda"]["devices"].size());
+      if (j["cuda"].contains("note")) cuda += " (" + j["cuda"]["note"].get<std::string>() + ")";
+    }
     log::info("dfcl {} | torch {} | HDF5 {} | MPI {} | CUDA {} | threads {}", j["version"].get<std::string>(),
               j["torch"].get<std::string>(), j["hdf5"].get<bool>() ? "yes" : "no", j["mpi"].get<bool>() ? "yes" : "no",
-              j["cuda"].is_null() ? "not built" : j["cuda"].dump(), j["threads"].get<int>());
+              cuda, j["threads"].get<int>());
     emit_json(j, o);
     return 0;
   }
