@@ -9,6 +9,13 @@ bash "$root/launch/setup.sh"
 echo "test.sh: CPU build ready after $(( $(date +%s) - start ))s"
 ctest --test-dir "$root/build" --output-on-failure -j "${DFCL_JOBS:-2}"
 echo "test.sh: ctest done after $(( $(date +%s) - start ))s"
+# The build a GPU host without HDF5 or MPI headers gets: it must build and pass on in-memory data.
+echo "test.sh: build without HDF5 and MPI (build-minimal)"
+cmake -S "$root" -B "$root/build-minimal" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDFCL_HDF5=OFF -DDFCL_MPI=OFF \
+  -DDFCL_BENCH=OFF >/dev/null
+cmake --build "$root/build-minimal" -j "${DFCL_JOBS:-2}"
+ctest --test-dir "$root/build-minimal" --output-on-failure -j "${DFCL_JOBS:-2}"
+echo "test.sh: minimal build tested after $(( $(date +%s) - start ))s"
 nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
 if [ -x "$nvcc" ] || command -v nvcc >/dev/null 2>&1; then
   echo "test.sh: nvcc found: CUDA compile-and-link check (build-cuda)"

@@ -2,6 +2,7 @@
 #include <fmt/format.h>  // for fmt::format
 
 #include "cli/command.h"      // for Registrar, CommonOptions
+#include "core/error.h"       // for IoError
 #include "core/log.h"         // for log::info
 #include "core/progress.h"    // for Progress
 #include "core/threads.h"     // for resolve_threads
