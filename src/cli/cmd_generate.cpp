@@ -18,10 +18,7 @@ namespace {
 
 int run_generate(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (o.dump_config) {
-    std::cout << cfg.dump() << std::endl;
-    return 0;
-  }
+  if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   data::GeneratorConfig gc = data::GeneratorConfig::from(cfg.sub("generate"));
   const std::string output = cfg.get<std::string>("generate.output", "synthetic.h5");

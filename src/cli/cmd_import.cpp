@@ -15,10 +15,7 @@ namespace {
 
 int run_import(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (o.dump_config) {
-    std::cout << cfg.dump() << std::endl;
-    return 0;
-  }
+  if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   data::WriteOptions wo = data::write_options_from(cfg.sub("io"), threads);
 #ifdef DFCL_HAVE_HDF5

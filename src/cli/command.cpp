@@ -26,6 +26,11 @@ void add_common_options(CLI::App* cmd, CommonOptions& o) {
 
 Config load_config(const CommonOptions& o) { return Config::load(o.config, o.sets); }
 
+bool dumped(const Config& cfg, const CommonOptions& o) {
+  if (o.dump_config) std::cout << cfg.dump() << std::endl;
+  return o.dump_config;
+}
+
 int apply_runtime(const Config& cfg) {
   int n = configure_torch_threads(cfg.get<int>("runtime.threads", 0));
   log::debug("threads: {}", n);

@@ -22,6 +22,8 @@ struct CommonOptions {
 void add_common_options(CLI::App* cmd, CommonOptions& o);
 /// Loads the YAML file and applies the --set overrides.
 Config load_config(const CommonOptions& o);
+/// With --dump-config, prints the effective configuration and returns true (the command then stops).
+bool dumped(const Config& cfg, const CommonOptions& o);
 /// Reads the `runtime` section (threads) and applies it; returns the thread count.
 int apply_runtime(const Config& cfg);
 /// Writes the result JSON to --json FILE, or to stdout.
