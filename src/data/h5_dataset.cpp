@@ -13,6 +13,7 @@
 #include "core/parallel.h"  // for parallel_for
 #include "core/threads.h"   // for resolve_threads
 #include "data/h5_filters.h"  // for encode_chunk
+#include "data/h5_util.h"     // for Hid, error_text
 
 namespace dfcl::data {
 namespace {
@@ -64,53 +65,13 @@ void* column_data(Table& t, size_t c) {
 }
 const void* column_data(const Table& t, size_t c) { return column_data(const_cast<Table&>(t), c); }
 
-// ---- HDF5 error text -----------------------------------------------------------------------
-herr_t collect(unsigned n, const H5E_error2_t* e, void* data) {
-  auto* out = static_cast<std::vector<std::string>*>(data);
-  if (n < 3 && e->desc) out->push_back(e->desc);
-  return 0;
-}
-std::string hdf5_says() {
-  std::vector<std::string> msgs;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect, &msgs);
-  H5Eclear2(H5E_DEFAULT);
-  std::string s;
-  for (const auto& m : msgs) s += (s.empty() ? "" : "; ") + m;
-  return s.empty() ? "no detail" : s;
-}
-void quiet_hdf5() {
-  static bool done = [] {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves, once
-    return true;
-  }();
-  (void)done;
-}
-
-// RAII for hid_t.
-struct Hid {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  Hid() = default;
-  Hid(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  Hid(Hid&& o) noexcept : id(o.id), close(o.close) { o.id = -1; }
-  Hid& operator=(Hid&& o) noexcept {
-    reset();
-    id = o.id, close = o.close, o.id = -1;
-    return *this;
-  }
-  ~Hid() { reset(); }
-  void reset() {
-    if (id >= 0 && close) close(id);
-    id = -1;
-  }
-  operator hid_t() const { return id; }
-};
+using h5::Hid;
 
 // ---- attributes ----------------------------------------------------------------------------
 void put_attr(hid_t obj, const char* name, hid_t type, const void* data, hsize_t n, bool scalar = false) {
   Hid space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
   Hid attr(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (attr < 0 || H5Awrite(attr, type, data) < 0) throw IoError(fmt::format("cannot write attribute '{}': {}", name, hdf5_says()));
+  if (attr < 0 || H5Awrite(attr, type, data) < 0) throw IoError(fmt::format("cannot write attribute '{}': {}", name, h5::error_text()));
 }
 Hid string_type() {
   Hid t(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -142,7 +103,7 @@ std::vector<T> get_numbers(hid_t obj, const char* name, hid_t mem_type, const st
   if (attr < 0) throw DataError(fmt::format("{}: attribute '{}' is missing; rewrite the file with dfcl generate/import", file, name));
   std::vector<T> v(attr_len(attr));
   if (!v.empty() && H5Aread(attr, mem_type, v.data()) < 0)
-    throw DataError(fmt::format("{}: attribute '{}' cannot be read as numbers: {}", file, name, hdf5_says()));
+    throw DataError(fmt::format("{}: attribute '{}' cannot be read as numbers: {}", file, name, h5::error_text()));
   return v;
 }
 std::vector<std::string> get_strings(hid_t obj, const char* name, const std::string& file) {
@@ -154,7 +115,7 @@ std::vector<std::string> get_strings(hid_t obj, const char* name, const std::str
   hsize_t n = attr_len(attr);
   std::vector<char*> ptrs(n, nullptr);
   Hid mt = string_type();
-  if (n && H5Aread(attr, mt, ptrs.data()) < 0) throw DataError(fmt::format("{}: attribute '{}': {}", file, name, hdf5_says()));
+  if (n && H5Aread(attr, mt, ptrs.data()) < 0) throw DataError(fmt::format("{}: attribute '{}': {}", file, name, h5::error_text()));
   std::vector<std::string> out;
   for (char* p : ptrs) out.emplace_back(p ? p : "");
   if (n) {
@@ -183,7 +144,7 @@ struct H5Writer::Impl {
 };
 
 H5Writer::H5Writer(const std::string& path, const Meta& meta, const WriteOptions& options) : impl_(new Impl) {
-  quiet_hdf5();
+  h5::quiet();
   auto& I = *impl_;
   I.path = path;
   I.partial = path + ".partial";
@@ -194,7 +155,7 @@ H5Writer::H5Writer(const std::string& path, const Meta& meta, const WriteOptions
   I.rct_rows.assign(meta.num_arms, 0);
   I.pending.reset(meta, 0);
   I.file = Hid(H5Fcreate(I.partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-  if (I.file < 0) throw IoError(fmt::format("cannot create '{}': {} (check the directory exists and is writable)", I.partial, hdf5_says()));
+  if (I.file < 0) throw IoError(fmt::format("cannot create '{}': {} (check the directory exists and is writable)", I.partial, h5::error_text()));
   for (size_t c = 0; c < kColumns.size(); ++c) {
     const Column& col = kColumns[c];
     if (!column_present(col, meta)) continue;
@@ -209,7 +170,7 @@ H5Writer::H5Writer(const std::string& path, const Meta& meta, const WriteOptions
     if (I.opt.deflate_level > 0) H5Pset_deflate(dcpl, unsigned(I.opt.deflate_level));
     H5Pset_fletcher32(dcpl);
     Hid d(H5Dcreate2(I.file, col.name, column_type(c), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
-    if (d < 0) throw IoError(fmt::format("cannot create dataset '{}' in '{}': {}", col.name, I.partial, hdf5_says()));
+    if (d < 0) throw IoError(fmt::format("cannot create dataset '{}' in '{}': {}", col.name, I.partial, h5::error_text()));
     I.dsets.emplace_back(c, std::move(d));
   }
 }
@@ -227,7 +188,7 @@ int64_t H5Writer::rows_written() const { return impl_->written + impl_->pending.
 void H5Writer::Impl::set_extent(int64_t rows) {
   for (auto& [c, d] : dsets) {
     hsize_t dims[2] = {hsize_t(rows), column_width(kColumns[c], meta)};
-    if (H5Dset_extent(d, dims) < 0) throw IoError(fmt::format("{}: cannot extend '{}': {}", partial, kColumns[c].name, hdf5_says()));
+    if (H5Dset_extent(d, dims) < 0) throw IoError(fmt::format("{}: cannot extend '{}': {}", partial, kColumns[c].name, h5::error_text()));
   }
 }
 
@@ -249,7 +210,7 @@ void H5Writer::Impl::write_chunks(const Table& t, int64_t first, int64_t nchunks
     auto& [c, d] = dsets[job % ncols];
     hsize_t offset[2] = {hsize_t(written + k * R), 0};
     if (H5Dwrite_chunk(d, H5P_DEFAULT, 0, offset, enc[job].size(), enc[job].data()) < 0)
-      throw IoError(fmt::format("{}: writing a chunk of '{}' failed: {} (disk full?)", partial, kColumns[c].name, hdf5_says()));
+      throw IoError(fmt::format("{}: writing a chunk of '{}' failed: {} (disk full?)", partial, kColumns[c].name, h5::error_text()));
     std::vector<uint8_t>().swap(enc[job]);
   }
   written += nchunks * R;
@@ -302,7 +263,7 @@ Meta H5Writer::close() {
       H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr);
       Hid ms(H5Screate_simple(rank, count, nullptr), H5Sclose);
       if (H5Dwrite(d, column_type(c), ms, fs, H5P_DEFAULT, column_data(I.pending, c)) < 0)
-        throw IoError(fmt::format("{}: writing '{}' failed: {}", I.partial, kColumns[c].name, hdf5_says()));
+        throw IoError(fmt::format("{}: writing '{}' failed: {}", I.partial, kColumns[c].name, h5::error_text()));
     }
     I.written += n;
     I.pending.resize(0);
@@ -330,7 +291,7 @@ Meta H5Writer::close() {
   put_string(I.file, "origin", m.origin);
 
   I.dsets.clear();
-  if (H5Fclose(I.file.id) < 0) throw IoError(fmt::format("{}: closing failed: {}", I.partial, hdf5_says()));
+  if (H5Fclose(I.file.id) < 0) throw IoError(fmt::format("{}: closing failed: {}", I.partial, h5::error_text()));
   I.file.id = -1;
   if (std::rename(I.partial.c_str(), I.path.c_str()) != 0)
     throw IoError(fmt::format("cannot rename '{}' to '{}'", I.partial, I.path));
@@ -351,7 +312,7 @@ struct H5Reader::Impl {
 };
 
 H5Reader::H5Reader(const std::string& path) : impl_(new Impl) {
-  quiet_hdf5();
+  h5::quiet();
   auto& I = *impl_;
   I.path = path;
   struct stat st;
@@ -364,7 +325,7 @@ H5Reader::H5Reader(const std::string& path) : impl_(new Impl) {
   }
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   I.file = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl), H5Fclose);
-  if (I.file < 0) I.fail(fmt::format("cannot open: the file is truncated or corrupt ({}); re-create or re-copy it", hdf5_says()));
+  if (I.file < 0) I.fail(fmt::format("cannot open: the file is truncated or corrupt ({}); re-create or re-copy it", h5::error_text()));
 
   if (!has_attr(I.file, "schema_version"))
     I.fail("attribute 'schema_version' is missing: not a dfcl dataset; convert it with 'dfcl import'");
@@ -406,7 +367,7 @@ H5Reader::H5Reader(const std::string& path) : impl_(new Impl) {
                          col.truth_only ? " (true_revenue and true_cost come together)" : ""));
     Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
     Hid d(H5Dopen2(I.file, col.name, dapl), H5Dclose);
-    if (d < 0) I.fail(fmt::format("dataset '{}' cannot be opened: {}", col.name, hdf5_says()));
+    if (d < 0) I.fail(fmt::format("dataset '{}' cannot be opened: {}", col.name, h5::error_text()));
     Hid space(H5Dget_space(d), H5Sclose);
     int nd = H5Sget_simple_extent_ndims(space);
     hsize_t dims[2] = {0, 1};
@@ -452,7 +413,7 @@ void H5Reader::Impl::read_column(size_t c, int64_t begin, int64_t count, void* d
       H5Dread(dsets[c], column_type(c), ms, fs, H5P_DEFAULT, dst) < 0)
     fail(fmt::format("dataset '{}', rows [{}, {}): read failed ({}); the file is corrupt or truncated "
                      "(a checksum mismatch means damaged data): re-create or re-copy it",
-                     col.name, begin, begin + count, hdf5_says()));
+                     col.name, begin, begin + count, h5::error_text()));
 }
 
 void H5Reader::read(int64_t begin, int64_t count, Table& out) {

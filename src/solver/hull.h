@@ -22,8 +22,12 @@ inline constexpr int kMaxArms = 64;
 /// Ties are deterministic: equal cost keeps the higher revenue, then the lower arm index.
 DFCL_HD inline int row_hull(const float* r, const float* c, int m, uint8_t* hull) {
   // Insertion sort of arm indices by (cost asc, revenue desc, index asc); m is small (<= 64).
+  // Arms usually come in increasing cost already; then the sort is one pass of comparisons.
   uint8_t order[kMaxArms];
-  for (int j = 0; j < m; ++j) {
+  bool sorted = true;
+  for (int j = 1; j < m && sorted; ++j) sorted = c[j] > c[j - 1];
+  for (int j = 0; j < m && sorted; ++j) order[j] = static_cast<uint8_t>(j);
+  for (int j = 0; j < m && !sorted; ++j) {
     int k = j;
     while (k > 0) {
       int p = order[k - 1];

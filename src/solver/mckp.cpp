@@ -29,15 +29,23 @@ inline uint32_t bucket_of(double lambda) {
   return bits >> (32 - kBucketBits);
 }
 
-void check_scores(const Scores& s) {
+void check_shape(const Scores& s) {
   if (s.m < 1 || s.m > kMaxArms)
     throw DataError(fmt::format("scores: {} arms; the solver handles 1 to {}", s.m, kMaxArms));
   if (s.n > int64_t(UINT32_MAX)) throw DataError("scores: more than 2^32 users in one solver call; shard the users");
-  for (int64_t i = 0; i < s.n; ++i)
-    for (int j = 0; j < s.m; ++j)
-      if (!std::isfinite(s.r[i * s.m + j]) || !std::isfinite(s.c[i * s.m + j]))
-        throw DataError(fmt::format("scores: user {}, arm {}: revenue {} / cost {} is not finite; fix the model output",
-                                    i, j, s.r[i * s.m + j], s.c[i * s.m + j]));
+}
+
+// Throws for the first non-finite value of user i (called only when a row's sum is not finite).
+void check_row(const Scores& s, int64_t i) {
+  for (int j = 0; j < s.m; ++j)
+    if (!std::isfinite(s.r[i * s.m + j]) || !std::isfinite(s.c[i * s.m + j]))
+      throw DataError(fmt::format("scores: user {}, arm {}: revenue {} / cost {} is not finite; fix the model output", i,
+                                  j, s.r[i * s.m + j], s.c[i * s.m + j]));
+}
+
+void check_scores(const Scores& s) {
+  check_shape(s);
+  for (int64_t i = 0; i < s.n; ++i) check_row(s, i);
 }
 
 }  // namespace
@@ -56,7 +64,7 @@ struct DualPath::Key {
 };
 
 DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threads(threads)) {
-  check_scores(s);
+  check_shape(s);
   const int M = s.m;
   hull_.assign(size_t(s.n) * M, 0);
   hull_size_.assign(s.n, 0);
@@ -69,6 +77,9 @@ DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threa
     for (int64_t i = b * kBlock, e = std::min(s.n, (b + 1) * kBlock); i < e; ++i) {
       const float* r = s.r + i * M;
       const float* c = s.c + i * M;
+      float sum = 0;
+      for (int j = 0; j < M; ++j) sum += r[j] * 0.f + c[j] * 0.f;  // NaN or inf anywhere makes this NaN
+      if (sum != 0.f) check_row(s, i);
       uint8_t* h = &hull_[size_t(i) * M];
       int hs = row_hull(r, c, M, h);
       hull_size_[i] = static_cast<uint8_t>(hs);

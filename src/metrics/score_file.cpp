@@ -1,0 +1,146 @@
+// \brief Scores files in HDF5 (see score_file.h).
+#include "metrics/score_file.h"
+
+#include <fmt/format.h>  // for fmt::format
+
+#include <algorithm>  // for std::min
+#include <cstring>    // for std::memcpy
+
+#include "core/error.h"  // for DataError, IoError
+#ifdef DFCL_HAVE_HDF5
+#include <hdf5.h>      // for the HDF5 C API
+#include <sys/stat.h>  // for stat
+#endif
+
+namespace dfcl::metrics {
+
+#ifdef DFCL_HAVE_HDF5
+namespace {
+
+// Owns one HDF5 handle.
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+  operator hid_t() const { return id; }
+};
+
+constexpr int64_t kBlock = 65536;
+constexpr const char* kNames[2] = {"r_hat", "c_hat"};
+
+}  // namespace
+
+ScoreTable read_score_file(const std::string& path, const std::vector<int64_t>& rows, int64_t expect_rows,
+                           int expect_arms) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    throw DataError(
+        fmt::format("{}: no such scores file; write r_hat and c_hat (N x M float32) there, or fix the path "
+                    "(evaluate.scores)",
+                    path));
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (file < 0) throw DataError(fmt::format("{}: not a readable HDF5 file; re-create it", path));
+  int64_t n = -1;
+  int m = -1;
+  for (const char* name : kNames) {
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
+      throw DataError(
+          fmt::format("{}: dataset '{}' is missing; a scores file holds r_hat and c_hat (N x M float32, "
+                      "the dataset's row order)",
+                      path, name));
+    Handle d(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+    Handle space(H5Dget_space(d), H5Sclose);
+    hsize_t dims[2] = {0, 0};
+    if (H5Sget_simple_extent_ndims(space) != 2)
+      throw DataError(fmt::format("{}: dataset '{}' must be 2-D (rows x arms)", path, name));
+    H5Sget_simple_extent_dims(space, dims, nullptr);
+    if (n >= 0 && (int64_t(dims[0]) != n || int(dims[1]) != m))
+      throw DataError(
+          fmt::format("{}: shape mismatch: 'c_hat' is {} x {} but 'r_hat' is {} x {}", path, dims[0], dims[1], n, m));
+    n = int64_t(dims[0]), m = int(dims[1]);
+  }
+  if (expect_rows >= 0 && n != expect_rows)
+    throw DataError(
+        fmt::format("{}: the scores have {} rows but the dataset has {}; the scores must follow the "
+                    "dataset's row order, one row per dataset row",
+                    path, n, expect_rows));
+  if (expect_arms >= 0 && m != expect_arms)
+    throw DataError(
+        fmt::format("{}: the scores have {} arms but the dataset has {}; predict every arm, control included", path, m,
+                    expect_arms));
+  for (size_t k = 1; k < rows.size(); ++k)
+    if (rows[k] <= rows[k - 1]) throw DataError(fmt::format("{}: row selection must be ascending", path));
+  if (!rows.empty() && (rows.front() < 0 || rows.back() >= n))
+    throw DataError(fmt::format("{}: row {} is outside the file's {} rows", path, rows.back(), n));
+  ScoreTable t;
+  t.n = rows.empty() ? n : int64_t(rows.size());
+  t.m = m;
+  t.r.resize(size_t(t.n) * m);
+  t.c.resize(size_t(t.n) * m);
+  std::vector<float> buf;
+  for (int which = 0; which < 2; ++which) {
+    Handle d(H5Dopen2(file, kNames[which], H5P_DEFAULT), H5Dclose);
+    Handle fs(H5Dget_space(d), H5Sclose);
+    float* out = which == 0 ? t.r.data() : t.c.data();
+    size_t next = 0;  // next selected row
+    for (int64_t a = 0; a < n; a += kBlock) {
+      const int64_t cnt = std::min(kBlock, n - a);
+      if (!rows.empty() && (next >= rows.size() || rows[next] >= a + cnt)) continue;  // nothing selected here
+      buf.resize(size_t(cnt) * m);
+      hsize_t start[2] = {hsize_t(a), 0}, count[2] = {hsize_t(cnt), hsize_t(m)};
+      Handle ms(H5Screate_simple(2, count, nullptr), H5Sclose);
+      if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
+          H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf.data()) < 0)
+        throw DataError(fmt::format("{}: dataset '{}', rows [{}, {}): read failed; the file is corrupt or truncated",
+                                    path, kNames[which], a, a + cnt));
+      if (rows.empty()) {
+        std::memcpy(out + size_t(a) * m, buf.data(), buf.size() * sizeof(float));
+      } else {
+        for (; next < rows.size() && rows[next] < a + cnt; ++next)
+          std::memcpy(out + next * m, buf.data() + size_t(rows[next] - a) * m, m * sizeof(float));
+      }
+    }
+  }
+  return t;
+}
+
+void write_score_file(const std::string& path, const solver::Scores& s) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (file < 0)
+    throw IoError(fmt::format("cannot create the scores file '{}': check the directory exists and is writable", path));
+  hsize_t dims[2] = {hsize_t(s.n), hsize_t(s.m)};
+  hsize_t chunk[2] = {hsize_t(std::max<int64_t>(1, std::min<int64_t>(s.n, kBlock))), hsize_t(s.m)};
+  Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(dcpl, 2, chunk);
+  H5Pset_deflate(dcpl, 1);
+  const float* data[2] = {s.r, s.c};
+  for (int which = 0; which < 2; ++which) {
+    Handle d(H5Dcreate2(file, kNames[which], H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+    if (d < 0 || (s.n > 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data[which]) < 0))
+      throw IoError(fmt::format("writing dataset '{}' of '{}' failed (disk full?)", kNames[which], path));
+  }
+}
+
+#else  // built without HDF5
+
+ScoreTable read_score_file(const std::string& path, const std::vector<int64_t>&, int64_t, int) {
+  throw IoError(
+      fmt::format("this dfcl was built without HDF5, so it cannot read the scores file '{}'; rebuild with "
+                  "libhdf5-dev",
+                  path));
+}
+void write_score_file(const std::string& path, const solver::Scores&) {
+  throw IoError(fmt::format("this dfcl was built without HDF5, so it cannot write '{}'", path));
+}
+
+#endif
+
+}  // namespace dfcl::metrics
