@@ -8,6 +8,7 @@
 #include "cli/command.h"          // for Registrar, CommonOptions
 #include "core/error.h"           // for ConfigError, IoError
 #include "core/log.h"             // for log::info
+#include "data/source.h"          // for open_source
 #include "metrics/score_file.h"   // for read_score_file
 #include "solver/mckp.h"          // for DualPath, solve_bisection
 #ifdef DFCL_HAVE_HDF5
@@ -61,12 +62,32 @@ void write_assignments(const std::string& path, const std::vector<solver::Alloca
 #endif
 }
 
+// The oracle's scores: the true potential-outcome tables of a synthetic dataset, every row.
+metrics::ScoreTable truth_of(const std::string& path) {
+  auto src = data::open_source(path);
+  const data::Meta& meta = src->meta();
+  if (!meta.has_truth)
+    throw ConfigError(fmt::format("allocate.scores = oracle needs true_revenue/true_cost, which '{}' does not have "
+                                  "(only `dfcl generate` writes them); give a scores file instead", path));
+  metrics::ScoreTable t;
+  t.n = meta.num_rows, t.m = meta.num_arms;
+  t.r.resize(size_t(t.n) * t.m), t.c.resize(size_t(t.n) * t.m);
+  data::Table block;
+  for (int64_t a = 0; a < t.n; a += src->chunk_rows()) {
+    src->read(a, std::min(src->chunk_rows(), t.n - a), block);
+    std::copy(block.true_revenue.begin(), block.true_revenue.end(), t.r.begin() + a * t.m);
+    std::copy(block.true_cost.begin(), block.true_cost.end(), t.c.begin() + a * t.m);
+  }
+  return t;
+}
+
 int run_allocate(const CommonOptions& o) {
   Config cfg = load_config(o);
   if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   const Config a = cfg.sub("allocate");
   const std::string scores_path = a.require<std::string>("scores");
+  const std::string data_path = a.get<std::string>("data", "");
   const auto budgets = a.get<std::vector<double>>("budgets", {});
   const auto per_capita = a.get<std::vector<double>>("budgets_per_capita", {});
   const std::string output = a.get<std::string>("output", "");
@@ -80,7 +101,9 @@ int run_allocate(const CommonOptions& o) {
   if (method != "dual" && method != "bisection")
     throw ConfigError(fmt::format("allocate.method '{}' is not one of dual, bisection", method));
 
-  metrics::ScoreTable scores = metrics::read_score_file(scores_path);
+  if ((scores_path == "oracle") != !data_path.empty())
+    throw ConfigError("allocate.data (a synthetic dataset) goes with allocate.scores = oracle, and only with it");
+  metrics::ScoreTable scores = scores_path == "oracle" ? truth_of(data_path) : metrics::read_score_file(scores_path);
   const solver::Scores s = scores.view();
   std::vector<double> targets = budgets;
   for (double b : per_capita) targets.push_back(b * double(s.n));
@@ -130,7 +153,8 @@ Registrar reg{{"allocate", "choose one arm per user under each budget (multiple-
                  auto o = std::make_shared<CommonOptions>();
                  add_common_options(cmd, *o);
                  cmd->footer(
-                     "Config keys: allocate.scores (HDF5 with r_hat, c_hat: N x M float32), allocate.budgets [absolute]\n"
+                     "Config keys: allocate.scores (HDF5 with r_hat, c_hat: N x M float32; or oracle with allocate.data,\n"
+                     "a synthetic dataset whose true tables are used), allocate.budgets [absolute]\n"
                      "or allocate.budgets_per_capita [per user], allocate.output (.h5 or .csv), allocate.method\n"
                      "(dual|bisection), allocate.greedy_fill, allocate.clamp (budget below the minimum spend).\n"
                      "Example: dfcl allocate --set allocate.scores=s.h5 --set allocate.budgets_per_capita=[0.5,1]");

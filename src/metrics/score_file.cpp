@@ -10,6 +10,8 @@
 #ifdef DFCL_HAVE_HDF5
 #include <hdf5.h>      // for the HDF5 C API
 #include <sys/stat.h>  // for stat
+
+#include "data/h5_util.h"  // for Hid, quiet, write_array
 #endif
 
 namespace dfcl::metrics {
@@ -17,18 +19,7 @@ namespace dfcl::metrics {
 #ifdef DFCL_HAVE_HDF5
 namespace {
 
-// Owns one HDF5 handle.
-struct Handle {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  ~Handle() {
-    if (id >= 0) close(id);
-  }
-  operator hid_t() const { return id; }
-};
+using Handle = data::h5::Hid;
 
 constexpr int64_t kBlock = 65536;
 constexpr const char* kNames[2] = {"r_hat", "c_hat"};
@@ -37,7 +28,7 @@ constexpr const char* kNames[2] = {"r_hat", "c_hat"};
 
 ScoreTable read_score_file(const std::string& path, const std::vector<int64_t>& rows, int64_t expect_rows,
                            int expect_arms) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  data::h5::quiet();
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     throw DataError(
@@ -111,22 +102,13 @@ ScoreTable read_score_file(const std::string& path, const std::vector<int64_t>& 
 }
 
 void write_score_file(const std::string& path, const solver::Scores& s) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  data::h5::quiet();
   Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   if (file < 0)
     throw IoError(fmt::format("cannot create the scores file '{}': check the directory exists and is writable", path));
-  hsize_t dims[2] = {hsize_t(s.n), hsize_t(s.m)};
-  hsize_t chunk[2] = {hsize_t(std::max<int64_t>(1, std::min<int64_t>(s.n, kBlock))), hsize_t(s.m)};
-  Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  H5Pset_chunk(dcpl, 2, chunk);
-  H5Pset_deflate(dcpl, 1);
-  const float* data[2] = {s.r, s.c};
-  for (int which = 0; which < 2; ++which) {
-    Handle d(H5Dcreate2(file, kNames[which], H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
-    if (d < 0 || (s.n > 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data[which]) < 0))
-      throw IoError(fmt::format("writing dataset '{}' of '{}' failed (disk full?)", kNames[which], path));
-  }
+  const std::vector<hsize_t> dims{hsize_t(s.n), hsize_t(s.m)};
+  data::h5::write_array(file, kNames[0], H5T_NATIVE_FLOAT, dims, s.r, path);
+  data::h5::write_array(file, kNames[1], H5T_NATIVE_FLOAT, dims, s.c, path);
 }
 
 #else  // built without HDF5

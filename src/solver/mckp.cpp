@@ -129,7 +129,7 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
       throw ConfigError(fmt::format("budget {} is below the minimum possible spend {} (every user on their cheapest arm); "
                                     "raise the budget, or allow clamping", budget, base_spend_));
     a.clamped = true;
-    a.note = fmt::format("budget {} < minimum spend {}: clamped to the cheapest policy", budget, base_spend_);
+    a.note = fmt::format("budget {:.6g} < minimum spend {:.6g}: clamped to the cheapest policy", budget, base_spend_);
     a.lambda = std::numeric_limits<double>::infinity();
     assign(taken, a);
     a.lp_bound = a.revenue;
@@ -140,7 +140,7 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
     for (int64_t i = 0; i < s_.n; ++i) taken[i] = static_cast<uint8_t>(hull_size_[i] - 1);
     a.saturated = true;
     a.lambda = 0;
-    a.note = fmt::format("budget {} >= maximum useful spend {}: every user gets their best-revenue arm", budget, max_spend());
+    a.note = fmt::format("budget {:.6g} >= maximum useful spend {:.6g}: every user gets their best-revenue arm", budget, max_spend());
     assign(taken, a);
     a.lp_bound = a.revenue;
     return a;
