@@ -72,21 +72,30 @@ DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threa
   std::vector<double> spend(blocks), rev(blocks), dc(blocks), dr(blocks), mx(blocks);
   std::vector<int64_t> segs(blocks);
   parallel_for(blocks, threads_, [&](int64_t b) {
-    double sp = 0, rv = 0, tc = 0, tr = 0, m = -1e300;
+    const int64_t lo = b * kBlock, hi = std::min(s.n, (b + 1) * kBlock);
+    // One vectorisable scan of the block: non-finite values (exponent all ones) and the largest revenue.
+    uint32_t bad = 0;
+    float m = -INFINITY;
+    for (int64_t k = lo * M; k < hi * M; ++k) {
+      uint32_t br, bc;
+      std::memcpy(&br, &s.r[k], 4);
+      std::memcpy(&bc, &s.c[k], 4);
+      bad |= uint32_t((br & 0x7f800000u) == 0x7f800000u) | uint32_t((bc & 0x7f800000u) == 0x7f800000u);
+      m = std::max(m, s.r[k]);
+    }
+    if (bad)
+      for (int64_t i = lo; i < hi; ++i) check_row(s, i);
+    double sp = 0, rv = 0, tc = 0, tr = 0;
     int64_t ns = 0;
-    for (int64_t i = b * kBlock, e = std::min(s.n, (b + 1) * kBlock); i < e; ++i) {
+    for (int64_t i = lo; i < hi; ++i) {
       const float* r = s.r + i * M;
       const float* c = s.c + i * M;
-      float sum = 0;
-      for (int j = 0; j < M; ++j) sum += r[j] * 0.f + c[j] * 0.f;  // NaN or inf anywhere makes this NaN
-      if (sum != 0.f) check_row(s, i);
       uint8_t* h = &hull_[size_t(i) * M];
       int hs = row_hull(r, c, M, h);
       hull_size_[i] = static_cast<uint8_t>(hs);
       ns += hs - 1;
       sp += c[h[0]], rv += r[h[0]];
       tc += double(c[h[hs - 1]]) - c[h[0]], tr += double(r[h[hs - 1]]) - r[h[0]];
-      for (int j = 0; j < M; ++j) m = std::max(m, double(r[j]));
     }
     spend[b] = sp, rev[b] = rv, dc[b] = tc, dr[b] = tr, mx[b] = m, segs[b] = ns;
   });
