@@ -63,6 +63,24 @@ struct DualPath::Key {
   }
 };
 
+DualPath::Key DualPath::key(int64_t i, int k) const {
+  const int M = s_.m;
+  const uint8_t* hu = &hull_[size_t(i) * M];
+  const float* r = s_.r + i * M;
+  const float* c = s_.c + i * M;
+  return {breakpoint(r, c, hu[k], hu[k + 1]), uint32_t(i), uint8_t(k), double(c[hu[k + 1]]) - c[hu[k]],
+          double(r[hu[k + 1]]) - r[hu[k]]};
+}
+
+template <class KeepBucket>
+void DualPath::collect(KeepBucket keep, std::vector<Key>& out) const {
+  for (int64_t i = 0; i < s_.n; ++i)
+    for (int k = 0; k + 1 < hull_size_[i]; ++k) {
+      Key x = key(i, k);
+      if (keep(int(bucket_of(x.lambda)))) out.push_back(x);
+    }
+}
+
 DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threads(threads)) {
   check_shape(s);
   const int M = s.m;
@@ -181,16 +199,7 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
   }
   // Pass 2: the segments of the binding bucket, in the exact total order.
   std::vector<Key> keys;
-  for (int64_t i = 0; i < s_.n; ++i) {
-    const uint8_t* hu = &hull_[size_t(i) * M];
-    const float* r = s_.r + i * M;
-    const float* c = s_.c + i * M;
-    for (int k = 0; k + 1 < hull_size_[i]; ++k) {
-      double l = breakpoint(r, c, hu[k], hu[k + 1]);
-      if (int(bucket_of(l)) == cut)
-        keys.push_back({l, uint32_t(i), uint8_t(k), double(c[hu[k + 1]]) - c[hu[k]], double(r[hu[k + 1]]) - r[hu[k]]});
-    }
-  }
+  collect([cut](int bucket) { return bucket == cut; }, keys);
   std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) { return x.before(y); });
   size_t split = 0;
   double used = before;
@@ -224,16 +233,7 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
   if (opt.greedy_fill && first_out) {
     // Remaining segments in the same total order; a user's next segment is eligible once its previous one is taken.
     std::vector<Key> rest(keys.begin() + split, keys.end());
-    for (int64_t i = 0; i < s_.n; ++i) {
-      const uint8_t* hu = &hull_[size_t(i) * M];
-      const float* r = s_.r + i * M;
-      const float* c = s_.c + i * M;
-      for (int k = 0; k + 1 < hull_size_[i]; ++k) {
-        double l = breakpoint(r, c, hu[k], hu[k + 1]);
-        if (int(bucket_of(l)) < cut)
-          rest.push_back({l, uint32_t(i), uint8_t(k), double(c[hu[k + 1]]) - c[hu[k]], double(r[hu[k + 1]]) - r[hu[k]]});
-      }
-    }
+    collect([cut](int bucket) { return bucket < cut; }, rest);
     std::sort(rest.begin(), rest.end(), [](const Key& x, const Key& y) { return x.before(y); });
     double left = room - (a.spend - base_spend_);
     std::vector<uint8_t> moved(s_.n, 0);
@@ -250,17 +250,9 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
 }
 
 std::vector<CurvePoint> DualPath::curve(int64_t max_points) const {
-  const int M = s_.m;
   std::vector<Key> keys;
-  keys.reserve(size_t(s_.n));
-  for (int64_t i = 0; i < s_.n; ++i) {
-    const uint8_t* hu = &hull_[size_t(i) * M];
-    const float* r = s_.r + i * M;
-    const float* c = s_.c + i * M;
-    for (int k = 0; k + 1 < hull_size_[i]; ++k)
-      keys.push_back({breakpoint(r, c, hu[k], hu[k + 1]), uint32_t(i), uint8_t(k), double(c[hu[k + 1]]) - c[hu[k]],
-                      double(r[hu[k + 1]]) - r[hu[k]]});
-  }
+  keys.reserve(size_t(segments_));
+  collect([](int) { return true; }, keys);
   std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) { return x.before(y); });
   std::vector<CurvePoint> out;
   const int64_t S = static_cast<int64_t>(keys.size());

@@ -65,6 +65,9 @@ class DualPath {
 
  private:
   struct Key;  // (lambda, user, k) total order
+  Key key(int64_t user, int k) const;  // segment k of a user's hull
+  template <class KeepBucket>
+  void collect(KeepBucket keep, std::vector<Key>& out) const;  // every segment whose lambda bucket passes `keep`
   void assign(const std::vector<uint8_t>& taken_count, Allocation& a) const;
 
   Scores s_;

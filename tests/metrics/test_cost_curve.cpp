@@ -7,25 +7,17 @@
 #include "metrics/aucc.h"        // for Aucc
 #include "metrics/cost_curve.h"  // for cost_curve
 #include "metrics/ipw_path.h"    // for IpwPath
+#include "golden_trial.h"        // for Golden
 
 namespace dfcl::metrics {
 namespace {
 
-// The six-row, three-arm trial of test_eom.cpp (p_j = 1/3: a matched row counts 0.5 times its outcome per capita).
+// The six-row, three-arm trial of golden_trial.h (p_j = 1/3: a matched row counts 0.5 times its outcome per capita).
 // All control: rows 0, 3 -> rbar = 0.5 (1 + 2) = 1.5, cbar = 0. Arm 1 for all: rows 1, 4 -> (r, c) = (2.5, 1);
 // arm 2: rows 2, 5 -> (4.5, 2). Reference arm (best mean revenue) = 2: C* = 2, R* = 3.
 // Sweep: start {0, 3} matched -> (0, 0); lambda 4: row 4 enters -> (0.5, 1.5); 2.5: row 5 enters -> (1.5, 4);
 // 2: row 0 leaves -> (1.5, 3.5); 0.5: row 2 enters, row 3 leaves -> (2.5, 4.5).
 // Q = 4, grid 0, 0.5, 1, 1.5, 2 -> Y = 0, 1.5, 4, 4, 4.5 -> area = 14 / (3 * 5) = 14/15.
-struct Golden {
-  std::vector<int32_t> t = {0, 1, 2, 0, 1, 2};
-  std::vector<float> y_r = {1, 2, 4, 2, 3, 5}, y_c = {0, 1, 2, 0, 1, 2};
-  std::vector<float> r_hat = {0, 2, 3, 0, 1, 3, 0, 3, 3.5f, 1, 1.5f, 1.8f, 0, 4, 4, 0, 0.5f, 2.5f};
-  std::vector<float> c_hat = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 0.5f, 1};
-  RctSample sample() const { return make_sample(t, y_r, y_c, 3); }
-  solver::Scores scores() const { return {6, 3, r_hat.data(), c_hat.data()}; }
-};
-
 TEST(CostCurve, GoldenHandComputed) {
   Golden g;
   RctSample s = g.sample();
