@@ -20,6 +20,7 @@ namespace {
 constexpr int kBucketBits = 16;
 constexpr int kBuckets = 1 << kBucketBits;
 constexpr int64_t kBlock = 1 << 14;  // users per parallel task
+constexpr int64_t kLanes = 16;       // fixed user ranges for the histogram (thread-count independent sums)
 
 // Order-preserving bucket of a positive slope: the top bits of its float representation.
 inline uint32_t bucket_of(double lambda) {
@@ -39,8 +40,8 @@ void check_shape(const Scores& s) {
 void check_row(const Scores& s, int64_t i) {
   for (int j = 0; j < s.m; ++j)
     if (!std::isfinite(s.r[i * s.m + j]) || !std::isfinite(s.c[i * s.m + j]))
-      throw DataError(fmt::format("scores: user {}, arm {}: revenue {} / cost {} is not finite; fix the model output", i,
-                                  j, s.r[i * s.m + j], s.c[i * s.m + j]));
+      throw DataError(fmt::format("scores: user {}, arm {}: revenue {} / cost {} is not finite; fix the model output",
+                                  i, j, s.r[i * s.m + j], s.c[i * s.m + j]));
 }
 
 void check_scores(const Scores& s) {
@@ -89,34 +90,47 @@ DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threa
   const int64_t blocks = (s.n + kBlock - 1) / kBlock;
   std::vector<double> spend(blocks), rev(blocks), dc(blocks), dr(blocks), mx(blocks);
   std::vector<int64_t> segs(blocks);
-  parallel_for(blocks, threads_, [&](int64_t b) {
-    const int64_t lo = b * kBlock, hi = std::min(s.n, (b + 1) * kBlock);
-    // One vectorisable scan of the block: non-finite values (exponent all ones) and the largest revenue.
-    uint32_t bad = 0;
-    float m = -INFINITY;
-    for (int64_t k = lo * M; k < hi * M; ++k) {
-      uint32_t br, bc;
-      std::memcpy(&br, &s.r[k], 4);
-      std::memcpy(&bc, &s.c[k], 4);
-      bad |= uint32_t((br & 0x7f800000u) == 0x7f800000u) | uint32_t((bc & 0x7f800000u) == 0x7f800000u);
-      m = std::max(m, s.r[k]);
+  // Spend per slope bucket over all segments is built here too, once. Lanes are fixed runs of blocks merged in
+  // lane order, so the sums (and every budget's cut) are the same for any thread count.
+  const int64_t lanes = std::min<int64_t>(kLanes, std::max<int64_t>(1, blocks));
+  std::vector<std::vector<double>> lane_hist(lanes);
+  parallel_for(lanes, threads_, [&](int64_t l) {
+    auto& hist = lane_hist[l];
+    hist.assign(kBuckets, 0.0);
+    for (int64_t b = blocks * l / lanes; b < blocks * (l + 1) / lanes; ++b) {
+      const int64_t lo = b * kBlock, hi = std::min(s.n, (b + 1) * kBlock);
+      // One vectorisable scan of the block: non-finite values (exponent all ones) and the largest revenue.
+      uint32_t bad = 0;
+      float m = -INFINITY;
+      for (int64_t k = lo * M; k < hi * M; ++k) {
+        uint32_t br, bc;
+        std::memcpy(&br, &s.r[k], 4);
+        std::memcpy(&bc, &s.c[k], 4);
+        bad |= uint32_t((br & 0x7f800000u) == 0x7f800000u) | uint32_t((bc & 0x7f800000u) == 0x7f800000u);
+        m = std::max(m, s.r[k]);
+      }
+      if (bad)
+        for (int64_t i = lo; i < hi; ++i) check_row(s, i);
+      double sp = 0, rv = 0, tc = 0, tr = 0;
+      int64_t ns = 0;
+      for (int64_t i = lo; i < hi; ++i) {
+        const float* r = s.r + i * M;
+        const float* c = s.c + i * M;
+        uint8_t* h = &hull_[size_t(i) * M];
+        int hs = row_hull(r, c, M, h);
+        hull_size_[i] = static_cast<uint8_t>(hs);
+        ns += hs - 1;
+        sp += c[h[0]], rv += r[h[0]];
+        tc += double(c[h[hs - 1]]) - c[h[0]], tr += double(r[h[hs - 1]]) - r[h[0]];
+        for (int k = 0; k + 1 < hs; ++k)
+          hist[bucket_of(breakpoint(r, c, h[k], h[k + 1]))] += double(c[h[k + 1]]) - c[h[k]];
+      }
+      spend[b] = sp, rev[b] = rv, dc[b] = tc, dr[b] = tr, mx[b] = m, segs[b] = ns;
     }
-    if (bad)
-      for (int64_t i = lo; i < hi; ++i) check_row(s, i);
-    double sp = 0, rv = 0, tc = 0, tr = 0;
-    int64_t ns = 0;
-    for (int64_t i = lo; i < hi; ++i) {
-      const float* r = s.r + i * M;
-      const float* c = s.c + i * M;
-      uint8_t* h = &hull_[size_t(i) * M];
-      int hs = row_hull(r, c, M, h);
-      hull_size_[i] = static_cast<uint8_t>(hs);
-      ns += hs - 1;
-      sp += c[h[0]], rv += r[h[0]];
-      tc += double(c[h[hs - 1]]) - c[h[0]], tr += double(r[h[hs - 1]]) - r[h[0]];
-    }
-    spend[b] = sp, rev[b] = rv, dc[b] = tc, dr[b] = tr, mx[b] = m, segs[b] = ns;
   });
+  hist_.assign(kBuckets, 0.0);
+  for (const auto& h : lane_hist)
+    for (int b = 0; b < kBuckets; ++b) hist_[b] += h[b];
   max_r_ = s.n > 0 ? -1e300 : 0;
   for (int64_t b = 0; b < blocks; ++b) {  // fixed order: the sums do not depend on the thread count
     base_spend_ += spend[b], base_revenue_ += rev[b], total_dc_ += dc[b], total_dr_ += dr[b];
@@ -153,8 +167,10 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
 
   if (budget < base_spend_) {
     if (!opt.clamp_below_min)
-      throw ConfigError(fmt::format("budget {} is below the minimum possible spend {} (every user on their cheapest arm); "
-                                    "raise the budget, or allow clamping", budget, base_spend_));
+      throw ConfigError(
+          fmt::format("budget {} is below the minimum possible spend {} (every user on their cheapest arm); "
+                      "raise the budget, or allow clamping",
+                      budget, base_spend_));
     a.clamped = true;
     a.note = fmt::format("budget {:.6g} < minimum spend {:.6g}: clamped to the cheapest policy", budget, base_spend_);
     a.lambda = std::numeric_limits<double>::infinity();
@@ -167,63 +183,52 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
     for (int64_t i = 0; i < s_.n; ++i) taken[i] = static_cast<uint8_t>(hull_size_[i] - 1);
     a.saturated = true;
     a.lambda = 0;
-    a.note = fmt::format("budget {:.6g} >= maximum useful spend {:.6g}: every user gets their best-revenue arm", budget, max_spend());
+    a.note = fmt::format("budget {:.6g} >= maximum useful spend {:.6g}: every user gets their best-revenue arm", budget,
+                         max_spend());
     assign(taken, a);
     a.lp_bound = a.revenue;
     return a;
   }
 
-  // Pass 1: spend per lambda bucket (float bits keep the order of positive slopes).
-  const int64_t blocks = (s_.n + kBlock - 1) / kBlock;
-  const int T = static_cast<int>(std::min<int64_t>(threads_, blocks));
-  std::vector<std::vector<double>> hist(std::max(T, 1), std::vector<double>(kBuckets, 0.0));
-  const int64_t per = (blocks + T - 1) / std::max(T, 1);
-  parallel_for(T, T, [&](int64_t t) {
-    auto& h = hist[t];
-    for (int64_t i = t * per * kBlock, e = std::min(s_.n, (t + 1) * per * kBlock); i < e; ++i) {
-      const uint8_t* hu = &hull_[size_t(i) * M];
-      const float* r = s_.r + i * M;
-      const float* c = s_.c + i * M;
-      for (int k = 0; k + 1 < hull_size_[i]; ++k)
-        h[bucket_of(breakpoint(r, c, hu[k], hu[k + 1]))] += double(c[hu[k + 1]]) - c[hu[k]];
-    }
-  });
-  for (int t = 1; t < T; ++t)
-    for (int b = 0; b < kBuckets; ++b) hist[0][b] += hist[t][b];
-  // Walk buckets from the largest lambda down to the one where the budget binds.
+  // The bucket where the budget binds, from the histogram built once (float bits keep the order of slopes).
   double before = 0;
   int cut = kBuckets - 1;
   for (; cut >= 0; --cut) {
-    if (before + hist[0][cut] > room) break;
-    before += hist[0][cut];
+    if (before + hist_[cut] > room) break;
+    before += hist_[cut];
   }
-  // Pass 2: the segments of the binding bucket, in the exact total order.
-  std::vector<Key> keys;
-  collect([cut](int bucket) { return bucket == cut; }, keys);
-  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) { return x.before(y); });
-  size_t split = 0;
-  double used = before;
-  for (; split < keys.size() && used + keys[split].dc <= room; ++split) used += keys[split].dc;
-  const Key* first_out = split < keys.size() ? &keys[split] : nullptr;
-  // A user's segments have decreasing lambda, so what is taken is a prefix of its hull.
+  // One pass: segments above the cut bucket are taken; those inside it are collected for an exact ordering.
+  const int64_t blocks = (s_.n + kBlock - 1) / kBlock;
+  std::vector<std::vector<Key>> found(blocks);
   parallel_for(blocks, threads_, [&](int64_t b) {
     for (int64_t i = b * kBlock, e = std::min(s_.n, (b + 1) * kBlock); i < e; ++i) {
-      const uint8_t* hu = &hull_[size_t(i) * M];
-      const float* r = s_.r + i * M;
-      const float* c = s_.c + i * M;
       int k = 0;
       for (; k + 1 < hull_size_[i]; ++k) {
-        double l = breakpoint(r, c, hu[k], hu[k + 1]);
-        int bk = int(bucket_of(l));
+        Key x = key(i, k);
+        const int bk = int(bucket_of(x.lambda));
         if (bk < cut) break;
-        if (bk == cut && first_out) {
-          Key me{l, uint32_t(i), uint8_t(k), 0, 0};
-          if (!me.before(*first_out)) break;
+        if (bk == cut) {  // this and any later segment of the user with the same bucket: decided after the sort
+          for (int q = k; q + 1 < hull_size_[i]; ++q) {
+            Key y = q == k ? x : key(i, q);
+            if (int(bucket_of(y.lambda)) != cut) break;
+            found[b].push_back(y);
+          }
+          break;
         }
       }
       taken[i] = static_cast<uint8_t>(k);
     }
   });
+  std::vector<Key> keys;
+  for (auto& f : found) keys.insert(keys.end(), f.begin(), f.end());
+  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) { return x.before(y); });
+  size_t split = 0;
+  double used = before;
+  for (; split < keys.size() && used + keys[split].dc <= room; ++split) used += keys[split].dc;
+  const Key* first_out = split < keys.size() ? &keys[split] : nullptr;
+  // Taken keys of the cut bucket extend their user's prefix (a user's slopes decrease, so they come in k order).
+  for (size_t q = 0; q < split; ++q)
+    taken[keys[q].user] = std::max<uint8_t>(taken[keys[q].user], static_cast<uint8_t>(keys[q].k + 1));
   assign(taken, a);
   a.lambda = first_out ? first_out->lambda : 0.0;
   double frac = first_out ? (room - used) / first_out->dc : 0.0;
@@ -311,8 +316,7 @@ Allocation solve_bisection(const Scores& s, double budget, int max_iter, double 
   }
   a.lambda = hi;  // the feasible side
   double sp = spend_at(hi, a.arm);
-  if (sp > budget)
-    throw ConfigError(fmt::format("budget {} is below the minimum spend {} of any policy", budget, sp));
+  if (sp > budget) throw ConfigError(fmt::format("budget {} is below the minimum spend {} of any policy", budget, sp));
   a.spend = sp;
   for (int64_t i = 0; i < s.n; ++i) a.revenue += s.r[i * M + a.arm[i]];
   return a;

@@ -51,7 +51,7 @@ class DualPath {
   /// Builds hulls and breakpoints in O(N M log M); `threads` for the per-user work (0 = all cores).
   explicit DualPath(const Scores& s, int threads = 0);
 
-  /// One budget: O(S) expected time by weighted selection over the S segments (no full sort).
+  /// One budget: one O(S) pass over the S segments plus a sort of the few in the bucket where it binds.
   Allocation solve(double budget, const SolveOptions& opt = {}) const;
   /// The whole curve, sorted once in O(S log S); `max_points` > 0 thins it evenly (the ends are kept).
   std::vector<CurvePoint> curve(int64_t max_points = 0) const;
@@ -74,6 +74,7 @@ class DualPath {
   int threads_;
   std::vector<uint8_t> hull_;       // n x m, first hull_size_[i] entries used
   std::vector<uint8_t> hull_size_;  // per user
+  std::vector<double> hist_;        // spend (sum of dc) per slope bucket, over all segments
   // Segments (consecutive hull pairs) are not stored: they are recomputed from the hulls in each pass,
   // which keeps memory at n x m bytes beyond the inputs.
   int64_t segments_ = 0;
