@@ -173,7 +173,7 @@ void Generator::row(int64_t i, Table& out, int64_t j) const {
       }
     prop = cfg_.rct_propensity[t];
   } else {
-    double lg[kMaxArms], mx = -1e300, z = 0;
+    double lg[kMaxArms] = {}, mx = -1e300, z = 0;
     for (int a = 0; a < M; ++a) {
       double frac = double(a) / (M - 1);
       lg[a] = cfg_.logging_strength * frac * (s_gain + s_base) / std::sqrt(2.0) - 0.5 * frac;

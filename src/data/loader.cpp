@@ -44,7 +44,6 @@ bool Loader::eligible(int64_t row_id, uint8_t src) const {
 }
 
 Loader::Loader(RowSource& source, const LoaderOptions& options) : src_(source), opt_(options) {
-  const int64_t N = src_.meta().num_rows;
   if (opt_.batch_size < 1) throw ConfigError(fmt::format("batch_size is {}; it must be >= 1", opt_.batch_size));
   if (opt_.world < 1 || opt_.rank < 0 || opt_.rank >= opt_.world)
     throw ConfigError(fmt::format("rank {} of world {} is invalid", opt_.rank, opt_.world));

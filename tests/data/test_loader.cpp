@@ -66,8 +66,12 @@ TEST(Loader, EqualBatchCountsUnderFiltersAndDropLast) {
         counts.push_back(nb);
         for (int64_t id : rows) {
           ASSERT_EQ(o.split_spec.of(id), data::Split::kTrain);
-          if (filter == data::SourceFilter::kRct) ASSERT_LT(id, 2000);
-          if (filter == data::SourceFilter::kObservational) ASSERT_GE(id, 2000);
+          if (filter == data::SourceFilter::kRct) {
+            ASSERT_LT(id, 2000);
+          }
+          if (filter == data::SourceFilter::kObservational) {
+            ASSERT_GE(id, 2000);
+          }
         }
         Loader l(src, o);
         // Under drop_last the rows left out are reported, never silently lost.
