@@ -92,7 +92,7 @@ DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threa
   std::vector<int64_t> segs(blocks);
   // Spend per slope bucket over all segments is built here too, once. Lanes are fixed runs of blocks merged in
   // lane order, so the sums (and every budget's cut) are the same for any thread count.
-  const int64_t lanes = std::min<int64_t>(kLanes, std::max<int64_t>(1, blocks));
+  const int64_t lanes = std::min<int64_t>(kLanes, std::max<int64_t>(1, blocks / 32));  // small inputs: one lane
   std::vector<std::vector<double>> lane_hist(lanes);
   parallel_for(lanes, threads_, [&](int64_t l) {
     auto& hist = lane_hist[l];
