@@ -10,6 +10,7 @@
 #include "metrics/lambda_bound.h"  // for lambda_bound
 #include "metrics/score_table.h"   // for check_scores, check_same_shape
 #include "metrics/scorers.h"       // for random_scores
+#include "solver/hull.h"           // for row_policy
 #include "solver/mckp.h"           // for DualPath
 
 namespace dfcl::metrics {
@@ -36,22 +37,10 @@ PolicyValue sum_true(const solver::Scores& t, int threads, Fill fill) {
   return {r / double(t.n), c / double(t.n)};
 }
 
-// The dual arm of one row at lambda, by the rule of solver::policy_at: the highest r - lambda c, ties to the cheaper
-// arm, then the lower index (test_oracle.cpp checks the two agree).
-inline uint8_t dual_arm(const float* r, const float* c, int m, double lambda) {
-  int best = 0;
-  double bv = double(r[0]) - lambda * c[0];
-  for (int j = 1; j < m; ++j) {
-    const double v = double(r[j]) - lambda * c[j];
-    if (v > bv || (v == bv && c[j] < c[best])) best = j, bv = v;
-  }
-  return static_cast<uint8_t>(best);
-}
-
 }  // namespace
 
 uint8_t dual_arm_of(const solver::Scores& s, int64_t row, double lambda) {
-  return dual_arm(s.r + row * s.m, s.c + row * s.m, s.m, lambda);
+  return static_cast<uint8_t>(solver::row_policy(s.r + row * s.m, s.c + row * s.m, s.m, lambda));
 }
 
 PolicyValue true_value(const solver::Scores& truth, const uint8_t* arm, int threads) {
@@ -92,8 +81,8 @@ TrueBudgetPolicy true_budget_policy(const solver::Scores& scores, const solver::
   parallel_for(blocks, threads, [&](int64_t b) {
     double c_hi = 0;
     for (int64_t i = b * kRows, e = std::min(N, (b + 1) * kRows); i < e; ++i) {
-      arm_hi[i] = dual_arm(scores.r + i * M, scores.c + i * M, M, hi);
-      arm_lo[i] = dual_arm(scores.r + i * M, scores.c + i * M, M, 0.0);
+      arm_hi[i] = static_cast<uint8_t>(solver::row_policy(scores.r + i * M, scores.c + i * M, M, hi));
+      arm_lo[i] = static_cast<uint8_t>(solver::row_policy(scores.r + i * M, scores.c + i * M, M, 0.0));
       c_hi += truth.c[i * M + arm_hi[i]];
     }
     part[b] = c_hi;
@@ -133,7 +122,7 @@ TrueBudgetPolicy true_budget_policy(const solver::Scores& scores, const solver::
       double c = 0;
       for (int64_t k = b * kRows, e = std::min(A, (b + 1) * kRows); k < e; ++k) {
         const int64_t i = active[k];
-        arm_mid[k] = dual_arm(scores.r + i * M, scores.c + i * M, M, mid);
+        arm_mid[k] = static_cast<uint8_t>(solver::row_policy(scores.r + i * M, scores.c + i * M, M, mid));
         c += truth.c[i * M + arm_mid[k]];
       }
       part[b] = c;

@@ -59,6 +59,18 @@ DFCL_HD inline int row_hull(const float* r, const float* c, int m, uint8_t* hull
   return h;
 }
 
+/// The dual policy of one user at lambda: the highest r_j - lambda c_j; ties go to the cheaper arm, then the lower
+/// index (the hull's order). The one rule for policy_at, the metrics and any kernel.
+DFCL_HD inline int row_policy(const float* r, const float* c, int m, double lambda) {
+  int best = 0;
+  double bv = double(r[0]) - lambda * c[0];
+  for (int j = 1; j < m; ++j) {
+    const double v = double(r[j]) - lambda * c[j];
+    if (v > bv || (v == bv && c[j] < c[best])) best = j, bv = v;
+  }
+  return best;
+}
+
 /// Breakpoint between hull arms a (cheaper) and b: the lambda at which the user switches from a to b.
 DFCL_HD inline double breakpoint(const float* r, const float* c, int a, int b) {
   return (double(r[b]) - r[a]) / (double(c[b]) - c[a]);

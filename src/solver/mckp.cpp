@@ -272,20 +272,8 @@ std::vector<CurvePoint> DualPath::curve(int64_t max_points) const {
 }
 
 void policy_at(const Scores& s, double lambda, std::vector<uint8_t>& arm) {
-  const int M = s.m;
   arm.resize(s.n);
-  for (int64_t i = 0; i < s.n; ++i) {
-    const float* r = s.r + i * M;
-    const float* c = s.c + i * M;
-    // Highest r - lambda c; ties go to the cheaper arm, then the lower index (the hull's order).
-    int best = 0;
-    double bv = double(r[0]) - lambda * c[0];
-    for (int j = 1; j < M; ++j) {
-      double v = double(r[j]) - lambda * c[j];
-      if (v > bv || (v == bv && (c[j] < c[best]))) best = j, bv = v;
-    }
-    arm[i] = static_cast<uint8_t>(best);
-  }
+  for (int64_t i = 0; i < s.n; ++i) arm[i] = static_cast<uint8_t>(row_policy(s.r + i * s.m, s.c + i * s.m, s.m, lambda));
 }
 
 Allocation solve_bisection(const Scores& s, double budget, int max_iter, double eps) {
