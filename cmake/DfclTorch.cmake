@@ -8,7 +8,14 @@ target_link_libraries(dfcl_torch_pch PUBLIC ${TORCH_LIBRARIES})
 target_precompile_headers(dfcl_torch_pch PRIVATE <torch/torch.h>)
 
 # dfcl_use_torch(target): link LibTorch and reuse the shared PCH.
+# The PCH is compiled -fPIC (an object library); executables default to -fPIE, and gcc rejects a PCH built with
+# other code-model flags (-Winvalid-pch) and silently parses <torch/torch.h> again. So executables compile -fPIC too.
 function(dfcl_use_torch target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
   target_precompile_headers(${target} REUSE_FROM dfcl_torch_pch)
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
 endfunction()

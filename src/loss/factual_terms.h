@@ -1,0 +1,40 @@
+// \brief Row math shared by the factual losses: the per-row loss of the arm each user received.
+#pragma once
+#include <ATen/core/Tensor.h>  // for at::Tensor
+
+#include <string>  // for std::string
+
+#include "model/batch.h"   // for Batch
+#include "model/scores.h"  // for Scores
+
+namespace dfcl {
+class Config;
+}
+
+namespace dfcl::loss {
+
+/// Per-outcome loss: squared error, or binary cross-entropy on a probability (labels must lie in [0, 1]).
+enum class OutcomeLoss { kMse, kBce };
+
+/// Throws DataError unless scores are B x M with the batch's B and the batch's arms lie in [0, M).
+void check_shapes(const model::Batch& batch, const model::Scores& scores);
+
+/// l(y_i, pred[i, t_i]) per row (B), in pred's dtype:
+///   mse: (y - p)^2;  bce: -(y log p + (1 - y) log(1 - p)), p and 1 - p clamped at
+///   1e-30 (a saturated sigmoid gets gradient 0, never NaN).
+/// `outcome` names the column in errors (bce labels outside [0, 1] throw DataError).
+at::Tensor factual_terms(const at::Tensor& pred, const at::Tensor& t, const at::Tensor& y, OutcomeLoss kind,
+                         const char* outcome);
+
+/// The per-row factual loss a_r l_r(y_r, r_hat[t]) + a_c l_c(y_c, c_hat[t]) shared by tsm_sl and factual.
+struct FactualTerms {
+  OutcomeLoss revenue = OutcomeLoss::kMse, cost = OutcomeLoss::kMse;
+  double revenue_weight = 1, cost_weight = 1;  // a_r, a_c
+  /// Keys of the `loss` section: revenue_loss, cost_loss (mse | bce), revenue_weight, cost_weight (>= 0, not both 0).
+  /// Throws ConfigError naming loss.<key> and the fix.
+  static FactualTerms from(const Config& section);
+  /// B values; an outcome with weight 0 is not evaluated.
+  at::Tensor per_row(const model::Batch& batch, const model::Scores& scores) const;
+};
+
+}  // namespace dfcl::loss

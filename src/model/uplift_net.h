@@ -1,0 +1,78 @@
+// \brief UpliftNet: x -> (r_hat, c_hat) over a flat parameter vector, with a functional forward.
+//
+// Parameter layout (names, in flat order; K = 2M heads, head k = revenue of arm k for k < M, cost of arm k - M):
+//   shared_trunk:   trunk.<l>.weight (out, in), trunk.<l>.bias (out)               l = 0 .. trunk.size()-1
+//                   heads.<l>.weight (K, out, in), heads.<l>.bias (K, out)          l = 0 .. head.size()
+//   separate MLPs:  trunk.<l>.weight (K, out, in), trunk.<l>.bias (K, out), then heads.<l> as above
+// The last heads layer has out = 1. With arm_column the first heads layer has in + 1 inputs; its last input
+// column multiplies the constant arm index of the head. Weights are (out, in) as in torch::nn::Linear.
+#pragma once
+#include <ATen/core/Tensor.h>  // for at::Tensor
+
+#include <cstdint>  // for uint64_t
+#include <string>   // for std::string
+#include <vector>   // for std::vector
+
+#include "model/activation.h"         // for Activation, OutputTransform
+#include "model/param_file.h"         // for NamedTensors
+#include "model/param_layout.h"       // for ParamLayout
+#include "model/scores.h"             // for Scores
+#include "model/uplift_net_config.h"  // for UpliftNetConfig
+
+namespace dfcl::model {
+
+class UpliftNet {
+ public:
+  /// Builds the layout and draws the initial parameters from `seed` (see init_parameters).
+  UpliftNet(const UpliftNetConfig& config, uint64_t seed, at::ScalarType dtype = at::kFloat,
+            at::Device device = at::kCPU);
+
+  const UpliftNetConfig& config() const { return cfg_; }
+  const ParamLayout& layout() const { return layout_; }
+  int64_t num_parameters() const { return layout_.size(); }
+
+  /// The model's own parameters: one contiguous 1-D leaf tensor with requires_grad.
+  const at::Tensor& flat() const { return flat_; }
+  at::Tensor& flat() { return flat_; }
+  /// (name, view into flat()) in layout order; writing through a view changes flat().
+  NamedTensors named_parameters() const;
+  /// View of one named parameter inside `flat` (any vector of this layout's length). Throws DataError if unknown.
+  at::Tensor parameter(const at::Tensor& flat, const std::string& name) const;
+
+  /// A fresh parameter vector (no grad) drawn deterministically from `seed`, independent of the torch version:
+  /// every weight and bias is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the default range of torch::nn::Linear.
+  at::Tensor init_parameters(uint64_t seed) const;
+  /// Overwrites flat() in place with init_parameters(seed).
+  void reset_parameters(uint64_t seed);
+
+  /// Raw head outputs before the output transforms: B x 2M (revenue arms 0..M-1, then cost arms).
+  at::Tensor logits(const at::Tensor& flat, const at::Tensor& x) const;
+  /// Functional forward: r_hat, c_hat (B x M) for features x (B x F) under parameters `flat`.
+  /// Differentiable in `flat` (to any order) and in x.
+  Scores forward(const at::Tensor& flat, const at::Tensor& x) const;
+  Scores forward(const at::Tensor& x) const { return forward(flat_, x); }
+
+  /// Saves the parameters by name (param_file.h); load() fills this net's flat() from such a file and throws
+  /// DataError naming the parameter when a name is missing, extra, or has another shape.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
+ private:
+  struct Layer {
+    size_t weight = 0, bias = 0;  // layout entries
+    int64_t stacks = 1;           // 1 (shared trunk layer) or K (one per head)
+    int64_t in = 0, out = 0;      // `in` excludes the arm column
+    bool arm_column = false;
+    bool hidden = true;  // activation after it (all but the output layer)
+  };
+  void add_layer(const std::string& name, int64_t stacks, int64_t in, int64_t out, bool arm_column, bool hidden);
+
+  UpliftNetConfig cfg_;
+  Activation act_;
+  OutputTransform revenue_out_, cost_out_;
+  ParamLayout layout_;
+  std::vector<Layer> layers_;
+  at::Tensor flat_;
+};
+
+}  // namespace dfcl::model
