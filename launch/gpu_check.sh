@@ -24,6 +24,10 @@ echo "== dfcl info"
 ./build-gpu/src/cli/dfcl info
 echo "== ctest"
 ctest --test-dir build-gpu -j 8 --output-on-failure 2>&1 | tail -25
+echo "== GPU kernels vs CPU path (timing printed by the test)"
+./build-gpu/tests/dfcl_test_cuda 2>&1 | grep -E "row_hull|OK|FAILED|SKIPPED" | head
+echo "== solver on one core of this host"
+./build-gpu/bench/dfcl_bench_solver --benchmark_filter='DualPath|Bisection' 2>/dev/null | grep -E "^BM_" || true
 echo "== data benchmarks (CPU side of this host)"
 ./build-gpu/bench/dfcl_bench_data --benchmark_filter=InMemory --benchmark_format=json > "$out/bench_data_gpu_host.json" 2>/dev/null
 python3 - "$out/bench_data_gpu_host.json" <<'PY'
