@@ -87,6 +87,7 @@ DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threa
   const int M = s.m;
   hull_.assign(size_t(s.n) * M, 0);
   hull_size_.assign(s.n, 0);
+  seg_bucket_.reset(new uint16_t[std::max<size_t>(1, size_t(s.n) * (M - 1))]);  // written before read; no zero fill
   const int64_t blocks = (s.n + kBlock - 1) / kBlock;
   std::vector<double> spend(blocks), rev(blocks), dc(blocks), dr(blocks), mx(blocks);
   std::vector<int64_t> segs(blocks);
@@ -122,8 +123,11 @@ DualPath::DualPath(const Scores& s, int threads) : s_(s), threads_(resolve_threa
         ns += hs - 1;
         sp += c[h[0]], rv += r[h[0]];
         tc += double(c[h[hs - 1]]) - c[h[0]], tr += double(r[h[hs - 1]]) - r[h[0]];
-        for (int k = 0; k + 1 < hs; ++k)
-          hist[bucket_of(breakpoint(r, c, h[k], h[k + 1]))] += double(c[h[k + 1]]) - c[h[k]];
+        for (int k = 0; k + 1 < hs; ++k) {
+          const uint32_t bk = bucket_of(breakpoint(r, c, h[k], h[k + 1]));
+          seg_bucket_[size_t(i) * (M - 1) + k] = static_cast<uint16_t>(bk);
+          hist[bk] += double(c[h[k + 1]]) - c[h[k]];
+        }
       }
       spend[b] = sp, rev[b] = rv, dc[b] = tc, dr[b] = tr, mx[b] = m, segs[b] = ns;
     }
@@ -202,17 +206,13 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
   std::vector<std::vector<Key>> found(blocks);
   parallel_for(blocks, threads_, [&](int64_t b) {
     for (int64_t i = b * kBlock, e = std::min(s_.n, (b + 1) * kBlock); i < e; ++i) {
+      const uint16_t* sb = &seg_bucket_[size_t(i) * (M - 1)];
       int k = 0;
       for (; k + 1 < hull_size_[i]; ++k) {
-        Key x = key(i, k);
-        const int bk = int(bucket_of(x.lambda));
+        const int bk = sb[k];
         if (bk < cut) break;
-        if (bk == cut) {  // this and any later segment of the user with the same bucket: decided after the sort
-          for (int q = k; q + 1 < hull_size_[i]; ++q) {
-            Key y = q == k ? x : key(i, q);
-            if (int(bucket_of(y.lambda)) != cut) break;
-            found[b].push_back(y);
-          }
+        if (bk == cut) {  // this and any later segment of the user in the same bucket: decided after the sort
+          for (int q = k; q + 1 < hull_size_[i] && sb[q] == cut; ++q) found[b].push_back(key(i, q));
           break;
         }
       }
@@ -273,7 +273,8 @@ std::vector<CurvePoint> DualPath::curve(int64_t max_points) const {
 
 void policy_at(const Scores& s, double lambda, std::vector<uint8_t>& arm) {
   arm.resize(s.n);
-  for (int64_t i = 0; i < s.n; ++i) arm[i] = static_cast<uint8_t>(row_policy(s.r + i * s.m, s.c + i * s.m, s.m, lambda));
+  for (int64_t i = 0; i < s.n; ++i)
+    arm[i] = static_cast<uint8_t>(row_policy(s.r + i * s.m, s.c + i * s.m, s.m, lambda));
 }
 
 Allocation solve_bisection(const Scores& s, double budget, int max_iter, double eps) {

@@ -9,7 +9,8 @@
 //   F(dual) <= F(integer optimum) <= LP bound = F(dual) + (fraction of that one segment's dr) <= F(dual) + max_i r_i.
 // Spend and revenue are accumulated in double; the assignment is re-scored from the inputs.
 #pragma once
-#include <cstdint>  // for int64_t, uint32_t, uint8_t
+#include <cstdint>  // for int64_t, uint32_t, uint16_t, uint8_t
+#include <memory>   // for std::unique_ptr
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
@@ -75,6 +76,9 @@ class DualPath {
   std::vector<uint8_t> hull_;       // n x m, first hull_size_[i] entries used
   std::vector<uint8_t> hull_size_;  // per user
   std::vector<double> hist_;        // spend (sum of dc) per slope bucket, over all segments
+  // Slope bucket of segment k of user i at [i * (m - 1) + k] (2 bytes a segment): a budget's pass compares buckets
+  // instead of dividing again; exact slopes are recomputed only in the bucket where the budget binds.
+  std::unique_ptr<uint16_t[]> seg_bucket_;
   // Segments (consecutive hull pairs) are not stored: they are recomputed from the hulls in each pass,
   // which keeps memory at n x m bytes beyond the inputs.
   int64_t segments_ = 0;
