@@ -21,6 +21,7 @@ if [ -x "$nvcc" ] || command -v nvcc >/dev/null 2>&1; then
   echo "test.sh: nvcc found: CUDA compile-and-link check (build-cuda)"
   PATH="$(dirname "$nvcc"):$PATH" bash "$root/launch/setup.sh" --cuda --build-dir "$root/build-cuda"
   "$root/build-cuda/src/cli/dfcl" info
+  "$root/build-cuda/tests/dfcl_test_cuda" --gtest_brief=1   # kernels vs CPU path; skips without a GPU
   echo "test.sh: CUDA build done after $(( $(date +%s) - start ))s"
 else
   echo "test.sh: no nvcc: CUDA compile check skipped"
