@@ -124,15 +124,30 @@ int64_t Loader::rows_left_out_per_epoch() const {
   return opt_.remainder == Remainder::kDropLast ? shard_rows_[opt_.rank] - batches_per_epoch_ * opt_.batch_size : 0;
 }
 
+Loader::~Loader() = default;
+
 void Loader::start_epoch(int64_t epoch) {
+  reader_.reset();  // stop the previous epoch's worker before anything else touches the source
   const int64_t C = std::max<int64_t>(1, src_.chunk_rows());
-  chunk_order_.clear();
+  std::vector<int64_t> order;
   if (end_ > begin_)
-    for (int64_t c = begin_ / C; c <= (end_ - 1) / C; ++c) chunk_order_.push_back(c);
+    for (int64_t c = begin_ / C; c <= (end_ - 1) / C; ++c) order.push_back(c);
   rng_ = Rng(opt_.seed, uint64_t(epoch) + 1, uint64_t(opt_.rank) * 0x9E37ull + uint64_t(opt_.world));
   if (opt_.shuffle)
-    for (size_t i = chunk_order_.size(); i > 1; --i) std::swap(chunk_order_[i - 1], chunk_order_[rng_.next() % i]);
-  next_chunk_ = 0;
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng_.next() % i]);
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (int64_t c : order) ranges.emplace_back(std::max(begin_, c * C), std::min(end_, (c + 1) * C));
+  // Keep only eligible rows, compacting in place (runs on the prefetch thread).
+  auto keep_eligible = [this](Table& t) {
+    int64_t kept = 0;
+    for (int64_t i = 0; i < t.rows; ++i)
+      if (eligible(t.row_id[i], t.source[i])) {
+        if (kept != i) t.copy_row(kept, t, i);
+        ++kept;
+      }
+    t.resize(kept);
+  };
+  reader_ = std::make_unique<ChunkPrefetcher>(src_, std::move(ranges), keep_eligible, opt_.prefetch);
   chunk_.rows = 0;
   chunk_pos_ = 0;
   buffered_ = 0;
@@ -144,22 +159,10 @@ void Loader::start_epoch(int64_t epoch) {
 }
 
 bool Loader::next_chunk() {
-  const int64_t C = std::max<int64_t>(1, src_.chunk_rows());
-  while (next_chunk_ < chunk_order_.size()) {
-    int64_t c = chunk_order_[next_chunk_++];
-    int64_t a = std::max(begin_, c * C), b = std::min(end_, (c + 1) * C);
-    src_.read(a, b - a, chunk_);
-    // Keep only eligible rows, compacting in place.
-    int64_t kept = 0;
-    for (int64_t i = 0; i < chunk_.rows; ++i)
-      if (eligible(chunk_.row_id[i], chunk_.source[i])) {
-        if (kept != i) chunk_.copy_row(kept, chunk_, i);
-        ++kept;
-      }
-    chunk_.resize(kept);
+  while (reader_->next(chunk_)) {
     chunk_pos_ = 0;
-    peak_bytes_ = std::max(peak_bytes_, chunk_.bytes() + buffer_.bytes() + last_.bytes());
-    if (kept > 0) return true;
+    peak_bytes_ = std::max(peak_bytes_, chunk_.bytes() + buffer_.bytes() + last_.bytes() + reader_->peak_bytes());
+    if (chunk_.rows > 0) return true;
   }
   return false;
 }

@@ -9,10 +9,12 @@
 //  - Memory is O(shuffle_buffer + chunk_rows + batch_size) rows, independent of N.
 #pragma once
 #include <cstdint>  // for int64_t, uint64_t
+#include <memory>   // for std::unique_ptr
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
 #include "core/rng.h"     // for Rng
+#include "data/prefetch.h"  // for ChunkPrefetcher
 #include "data/schema.h"  // for Table
 #include "data/source.h"  // for RowSource
 
@@ -48,11 +50,13 @@ struct LoaderOptions {
   SplitSpec split_spec;
   SourceFilter source = SourceFilter::kAll;
   Remainder remainder = Remainder::kDropLast;
+  bool prefetch = true;  // read and validate the next chunk on a background thread (same batches either way)
 };
 
 class Loader {
  public:
   Loader(RowSource& source, const LoaderOptions& options);
+  ~Loader();
 
   /// Same value on every rank: the number of batches each shard yields per epoch.
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
@@ -81,8 +85,7 @@ class Loader {
   int64_t begin_ = 0, end_ = 0, batches_per_epoch_ = 0;
   std::vector<int64_t> shard_rows_;
   // epoch state
-  std::vector<int64_t> chunk_order_;
-  size_t next_chunk_ = 0;
+  std::unique_ptr<ChunkPrefetcher> reader_;  // this epoch's chunks, in shuffled order, filtered
   Table chunk_, buffer_, last_;
   std::vector<uint8_t> src_col_;
   int64_t buffered_ = 0, chunk_pos_ = 0, emitted_batches_ = 0;

@@ -3,7 +3,7 @@
 
 #include <map>  // for std::map
 
-#include "core/error.h"    // for ConfigError
+#include "core/error.h"    // for ConfigError, DataError
 #include "data/loader.h"   // for Loader
 #include "fixtures.h"
 
@@ -141,4 +141,60 @@ TEST(Loader, BufferBytesDoNotGrowWithRows) {
   }
   EXPECT_EQ(a.peak_buffer_bytes(), b.peak_buffer_bytes());
   EXPECT_LT(a.peak_buffer_bytes(), 4000 * 100);  // (buffer + chunk + batch) rows x ~80 bytes
+}
+
+namespace {
+// A source that fails on the read covering `bad_row`, like a corrupt chunk would.
+class FailingSource final : public data::RowSource {
+ public:
+  FailingSource(data::MemorySource& inner, int64_t bad_row) : inner_(inner), bad_row_(bad_row) {}
+  const data::Meta& meta() const override { return inner_.meta(); }
+  int64_t chunk_rows() const override { return inner_.chunk_rows(); }
+  void read(int64_t begin, int64_t count, data::Table& out) override {
+    if (begin <= bad_row_ && bad_row_ < begin + count) throw DataError("failing.h5: field cost, row " + std::to_string(bad_row_));
+    inner_.read(begin, count, out);
+  }
+  void read_source(int64_t begin, int64_t count, std::vector<uint8_t>& out) override { inner_.read_source(begin, count, out); }
+  std::string name() const override { return "failing.h5"; }
+
+ private:
+  data::MemorySource& inner_;
+  int64_t bad_row_;
+};
+}  // namespace
+
+TEST(Loader, PrefetchGivesTheSameBatchesAsSynchronousReads) {
+  auto src = test::memory_source(test::small_config(3000, 9000), 500);
+  for (bool shuffle : {false, true}) {
+    LoaderOptions o;
+    o.batch_size = 128, o.rank = 1, o.world = 3, o.seed = 4, o.shuffle = shuffle, o.shuffle_buffer = 700;
+    o.split = data::Split::kTrain;
+    o.prefetch = true;
+    auto a = epoch_rows(src, o, 2);
+    o.prefetch = false;
+    auto b = epoch_rows(src, o, 2);
+    EXPECT_EQ(a, b);
+    EXPECT_FALSE(a.empty());
+  }
+}
+
+TEST(Loader, PrefetchErrorsReachTheConsumerAndStoppingMidEpochDoesNotHang) {
+  auto mem = test::memory_source(test::small_config(0, 5000), 250);
+  FailingSource bad(mem, 3210);
+  LoaderOptions o;
+  o.batch_size = 100, o.shuffle = false, o.prefetch = true;
+  Loader l(bad, o);
+  data::Table b;
+  try {
+    while (l.next(b)) {
+    }
+    FAIL() << "expected the worker's DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("failing.h5: field cost, row 3210"), std::string::npos) << e.what();
+  }
+  // A loader abandoned after one batch (its worker blocked on a full slot) shuts down cleanly.
+  for (int k = 0; k < 20; ++k) {
+    Loader early(mem, o);
+    ASSERT_TRUE(early.next(b));
+  }
 }
