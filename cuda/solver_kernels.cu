@@ -57,22 +57,29 @@ bool timed(Launch launch, float* ms, std::string* why) {
   return true;
 }
 
-}  // namespace
-
-bool row_hulls(const float* r, const float* c, int64_t n, int m, uint8_t* hull, uint8_t* hull_size,
-               std::string* why, float* kernel_ms) {
+// Checks the shape and copies the scores into d.p[0] (r) and d.p[1] (c).
+bool upload_scores(const float* r, const float* c, int64_t n, int m, Buffers& d, std::string* why) {
   if (m < 1 || m > solver::kMaxArms) {
     if (why) *why = "arms out of range";
     return false;
   }
-  const size_t fbytes = size_t(n) * m * sizeof(float), hbytes = size_t(n) * m;
-  Buffers d;
+  const size_t fbytes = size_t(n) * m * sizeof(float);
   DFCL_CUDA_TRY(cudaMalloc(&d.p[0], fbytes));
   DFCL_CUDA_TRY(cudaMalloc(&d.p[1], fbytes));
-  DFCL_CUDA_TRY(cudaMalloc(&d.p[2], hbytes));
-  DFCL_CUDA_TRY(cudaMalloc(&d.p[3], size_t(n)));
   DFCL_CUDA_TRY(cudaMemcpy(d.p[0], r, fbytes, cudaMemcpyHostToDevice));
   DFCL_CUDA_TRY(cudaMemcpy(d.p[1], c, fbytes, cudaMemcpyHostToDevice));
+  return true;
+}
+
+}  // namespace
+
+bool row_hulls(const float* r, const float* c, int64_t n, int m, uint8_t* hull, uint8_t* hull_size,
+               std::string* why, float* kernel_ms) {
+  const size_t hbytes = size_t(n) * m;
+  Buffers d;
+  if (!upload_scores(r, c, n, m, d, why)) return false;
+  DFCL_CUDA_TRY(cudaMalloc(&d.p[2], hbytes));
+  DFCL_CUDA_TRY(cudaMalloc(&d.p[3], size_t(n)));
   auto launch = [&] {
     hull_kernel<<<grid_for(n), 256>>>(static_cast<const float*>(d.p[0]), static_cast<const float*>(d.p[1]), n, m,
                                       static_cast<uint8_t*>(d.p[2]), static_cast<uint8_t*>(d.p[3]));
@@ -85,13 +92,9 @@ bool row_hulls(const float* r, const float* c, int64_t n, int m, uint8_t* hull, 
 
 bool dual_policy(const float* r, const float* c, int64_t n, int m, double lambda, uint8_t* arm, std::string* why,
                  float* kernel_ms) {
-  const size_t fbytes = size_t(n) * m * sizeof(float);
   Buffers d;
-  DFCL_CUDA_TRY(cudaMalloc(&d.p[0], fbytes));
-  DFCL_CUDA_TRY(cudaMalloc(&d.p[1], fbytes));
+  if (!upload_scores(r, c, n, m, d, why)) return false;
   DFCL_CUDA_TRY(cudaMalloc(&d.p[2], size_t(n)));
-  DFCL_CUDA_TRY(cudaMemcpy(d.p[0], r, fbytes, cudaMemcpyHostToDevice));
-  DFCL_CUDA_TRY(cudaMemcpy(d.p[1], c, fbytes, cudaMemcpyHostToDevice));
   auto launch = [&] {
     policy_kernel<<<grid_for(n), 256>>>(static_cast<const float*>(d.p[0]), static_cast<const float*>(d.p[1]), n, m,
                                         lambda, static_cast<uint8_t*>(d.p[2]));
