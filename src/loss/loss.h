@@ -39,6 +39,14 @@ class Loss {
   /// The scalar loss of one batch; differentiable in `scores` (to any order). Rows with weight 0 contribute
   /// nothing. Throws DataError when batch and scores disagree in shape.
   virtual at::Tensor compute(const model::Batch& batch, const model::Scores& scores, const LossContext& ctx) const = 0;
+  /// The fused path: the loss value (0-dim tensor, no graph) and its gradient with respect to the scores, d_r and
+  /// d_c (B x M, resized and overwritten), computed directly without autograd. Returns false when the loss has no
+  /// closed-form score gradient; the trainer then uses compute() and autograd. Must agree with compute().
+  virtual bool value_and_grad(const model::Batch& batch, const model::Scores& scores, const LossContext& ctx,
+                              at::Tensor& value, at::Tensor& d_r, at::Tensor& d_c) const {
+    (void)batch, (void)scores, (void)ctx, (void)value, (void)d_r, (void)d_c;
+    return false;
+  }
   /// The registry name ("tsm_sl").
   virtual std::string name() const = 0;
 };

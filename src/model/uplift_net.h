@@ -21,6 +21,15 @@
 
 namespace dfcl::model {
 
+/// What forward_train keeps for backward: the input and each layer's activations, held across steps so that a
+/// training loop reuses their storage (no allocation per step once shapes settle). Opaque to callers.
+struct ForwardCache {
+  at::Tensor x;                   // the input, in the parameters' dtype
+  std::vector<at::Tensor> acts;   // per layer, whatever backward needs (implementation-defined)
+  at::Tensor logits;              // B x 2M raw head outputs
+  at::Tensor grad_logits;         // B x 2M scratch for backward
+};
+
 class UpliftNet {
  public:
   /// Builds the layout and draws the initial parameters from `seed` (see init_parameters).
@@ -51,6 +60,14 @@ class UpliftNet {
   /// Differentiable in `flat` (to any order) and in x.
   Scores forward(const at::Tensor& flat, const at::Tensor& x) const;
   Scores forward(const at::Tensor& x) const { return forward(flat_, x); }
+
+  /// The training fast path, without autograd (the tiny-cuda-nn way: one hand-written backward over buffers reused
+  /// from step to step). forward_train returns the same scores as forward() and fills `cache`; backward then writes
+  /// dL/dflat into `grad` (resized to flat's shape and overwritten) from dL/dr_hat and dL/dc_hat (B x M each).
+  /// Equal to autograd's gradient of forward() to rounding; tests compare them in float64 for every layout.
+  Scores forward_train(const at::Tensor& flat, const at::Tensor& x, ForwardCache& cache) const;
+  void backward(const at::Tensor& flat, ForwardCache& cache, const at::Tensor& d_r, const at::Tensor& d_c,
+                at::Tensor& grad) const;
 
   /// Saves the parameters by name (param_file.h); load() fills this net's flat() from such a file and throws
   /// DataError naming the parameter when a name is missing, extra, or has another shape.

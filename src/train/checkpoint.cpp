@@ -1,0 +1,1 @@
+// \brief (being written)

@@ -1,0 +1,29 @@
+// \brief Learning-rate schedules: the multiplier of the base rate at each optimiser step, and the `schedule` section.
+#pragma once
+#include <cstdint>  // for int64_t
+#include <string>   // for std::string
+
+namespace dfcl {
+class Config;
+}
+
+namespace dfcl::train {
+
+/// lr(step) = base_lr * factor(step, total_steps), step counted from 0:
+///   warmup: for step < warmup_steps the factor ramps linearly from 1/warmup_steps to 1 (times the decay below);
+///   constant: 1;  cosine: min_factor + (1 - min_factor) (1 + cos(pi s / S)) / 2 with s, S counted after warm-up;
+///   linear: 1 - (1 - min_factor) s / S;  step: gamma^floor(step / step_size).
+struct LrSchedule {
+  std::string kind = "constant";  // constant | cosine | linear | step
+  int64_t warmup_steps = 0;
+  double min_factor = 0;  // cosine/linear floor, in [0, 1]
+  int64_t step_size = 1000;
+  double gamma = 0.1;
+  /// Reads the `schedule` section (keys: kind, warmup_steps, min_factor, step_size, gamma); ConfigError on bad values.
+  static LrSchedule from(const Config& section);
+  void validate() const;
+  /// The multiplier at `step` of a run of `total_steps` optimiser steps (total_steps >= 1).
+  double factor(int64_t step, int64_t total_steps) const;
+};
+
+}  // namespace dfcl::train
