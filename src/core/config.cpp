@@ -61,7 +61,12 @@ void record_origins(const YAML::Node& node, const std::string& prefix, const std
   if (!node.IsMap()) return;
   for (auto it = node.begin(); it != node.end(); ++it) {
     std::string key = prefix + it->first.as<std::string>();
-    out[key] = fmt::format("{}:{}", file, it->first.Mark().line + 1);
+    const std::string here = fmt::format("{}:{}", file, it->first.Mark().line + 1);
+    // YAML parsers keep one of two equal keys silently; a repeated key is almost always an edit gone wrong.
+    if (auto seen = out.find(key); seen != out.end())
+      throw ConfigError(fmt::format("config key '{}' appears twice ({} and {}); keep one of them", key, seen->second,
+                                    here));
+    out[key] = here;
     record_origins(it->second, key + ".", file, out);
     if (it->second.IsSequence())  // lists of maps: "key.0.name"
       for (size_t i = 0; i < it->second.size(); ++i) record_origins(it->second[i], fmt::format("{}.{}.", key, i), file, out);

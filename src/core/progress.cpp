@@ -80,6 +80,7 @@ void Progress::draw(bool final_line) {
                        std::string(width - fill, '.'), 100 * frac, human(double(done_)), human(double(total_)), unit_,
                        human(rate), unit_, clock(eta));
   }
+  if (!status_.empty()) line += " | " + status_;
   if (tty_) line = "\r\033[K" + line + (final_line ? "\n" : "");
   else line += "\n";
   std::fputs(line.c_str(), stderr);

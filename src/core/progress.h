@@ -15,6 +15,8 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void advance(int64_t n);
+  /// Extra text shown after the rate, e.g. "loss 0.1234" (kept until changed).
+  void set_status(std::string status) { status_ = std::move(status); }
   /// Prints the final line (total, elapsed, mean rate). Called by the destructor if needed.
   void finish();
   double elapsed_s() const;
@@ -26,7 +28,7 @@ class Progress {
 
  private:
   void draw(bool final_line);
-  std::string label_, unit_;
+  std::string label_, unit_, status_;
   int64_t total_, done_ = 0;
   std::chrono::steady_clock::time_point start_, last_draw_;
   bool tty_, finished_ = false;

@@ -57,8 +57,8 @@ Loader::Loader(RowSource& source, const LoaderOptions& options) : src_(source), 
   if (opt_.remainder == Remainder::kDropLast) {
     batches_per_epoch_ = *mn / B;
     if (batches_per_epoch_ == 0 && *mx > 0)
-      throw ConfigError(fmt::format("{}: shard {} holds {} eligible rows, fewer than batch_size {}; lower batch_size, use fewer "
-                                    "ranks, or set data.remainder: pad", src_.name(), int(mn - shard_rows_.begin()), *mn, B));
+      throw ConfigError(fmt::format("{}: shard {} holds {} eligible rows, fewer than a batch ({} rows per rank); lower train.batch_size, use fewer "
+                                    "ranks, or set train.remainder=pad", src_.name(), int(mn - shard_rows_.begin()), *mn, B));
   } else {
     batches_per_epoch_ = (*mx + B - 1) / B;
     if (*mn == 0 && *mx > 0)

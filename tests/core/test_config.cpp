@@ -65,6 +65,14 @@ TEST(Config, BadValueTypeNamesKeyOriginAndType) {
   EXPECT_NE(m.find("is not a list of numbers"), std::string::npos) << m;
 }
 
+TEST(Config, RepeatedKeyIsAnErrorNamingBothLines) {
+  const std::string m =
+      message_of([] { Config::from_string("train:\n  epochs: 3\n  seed: 1\n  epochs: 8\n", "run.yaml"); });
+  EXPECT_NE(m.find("config key 'train.epochs' appears twice (run.yaml:2 and run.yaml:4)"), std::string::npos) << m;
+  // The same key in different sections is fine.
+  EXPECT_NO_THROW(Config::from_string("a:\n  x: 1\nb:\n  x: 2\n", "ok.yaml"));
+}
+
 TEST(Config, RequireAndMalformedInput) {
   Config c;
   EXPECT_NE(message_of([&] { c.require<std::string>("import.input"); }).find("'import.input' is required"), std::string::npos);

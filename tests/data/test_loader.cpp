@@ -119,7 +119,7 @@ TEST(Loader, ClearErrorsForImpossiblePlans) {
     Loader l(src, o);
     FAIL() << "expected a ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("fewer than batch_size 80"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fewer than a batch (80 rows per rank)"), std::string::npos) << e.what();
   }
   o.batch_size = 0;
   EXPECT_THROW(Loader(src, o), ConfigError);
