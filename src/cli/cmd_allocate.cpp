@@ -8,9 +8,11 @@
 #include "cli/command.h"          // for Registrar, CommonOptions
 #include "core/error.h"           // for ConfigError, IoError
 #include "core/log.h"             // for log::info
+#include "core/progress.h"        // for Progress
 #include "data/source.h"          // for open_source
 #include "metrics/score_file.h"   // for read_score_file
 #include "solver/mckp.h"          // for DualPath, solve_bisection
+#include "train/trained_model.h"  // for load_trained_model, predict
 #ifdef DFCL_HAVE_HDF5
 #include "data/h5_util.h"  // for write_array
 #endif
@@ -81,6 +83,29 @@ metrics::ScoreTable truth_of(const std::string& path) {
   return t;
 }
 
+// A trained model's scores for every row of a dataset, chunk by chunk.
+metrics::ScoreTable model_scores(const std::string& checkpoint, const std::string& path) {
+  const train::TrainedModel model = train::load_trained_model(checkpoint);
+  auto src = data::open_source(path);
+  const data::Meta& meta = src->meta();
+  model.check_compatible(meta, path);
+  metrics::ScoreTable t;
+  t.n = meta.num_rows, t.m = meta.num_arms;
+  t.r.resize(size_t(t.n) * t.m), t.c.resize(size_t(t.n) * t.m);
+  data::Table block;
+  Progress bar("score", t.n);
+  for (int64_t a = 0; a < t.n; a += src->chunk_rows()) {
+    src->read(a, std::min(src->chunk_rows(), t.n - a), block);
+    const metrics::ScoreTable s = train::predict(model, block);
+    std::copy(s.r.begin(), s.r.end(), t.r.begin() + a * t.m);
+    std::copy(s.c.begin(), s.c.end(), t.c.begin() + a * t.m);
+    bar.advance(block.rows);
+  }
+  return t;
+}
+
+bool is_checkpoint(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".ckpt") == 0; }
+
 int run_allocate(const CommonOptions& o) {
   Config cfg = load_config(o);
   if (dumped(cfg, o)) return 0;
@@ -101,9 +126,14 @@ int run_allocate(const CommonOptions& o) {
   if (method != "dual" && method != "bisection")
     throw ConfigError(fmt::format("allocate.method '{}' is not one of dual, bisection", method));
 
-  if ((scores_path == "oracle") != !data_path.empty())
-    throw ConfigError("allocate.data (a synthetic dataset) goes with allocate.scores = oracle, and only with it");
-  metrics::ScoreTable scores = scores_path == "oracle" ? truth_of(data_path) : metrics::read_score_file(scores_path);
+  const bool model = is_checkpoint(scores_path);
+  if ((scores_path == "oracle" || model) != !data_path.empty())
+    throw ConfigError(
+        "allocate.data (the users to allocate) goes with allocate.scores = oracle (a synthetic dataset) or a model "
+        "checkpoint (.ckpt from `dfcl train`), and only with them; a scores file already holds every user");
+  metrics::ScoreTable scores = scores_path == "oracle" ? truth_of(data_path)
+                               : model               ? model_scores(scores_path, data_path)
+                                                     : metrics::read_score_file(scores_path);
   const solver::Scores s = scores.view();
   std::vector<double> targets = budgets;
   for (double b : per_capita) targets.push_back(b * double(s.n));
@@ -153,8 +183,9 @@ Registrar reg{{"allocate", "choose one arm per user under each budget (multiple-
                  auto o = std::make_shared<CommonOptions>();
                  add_common_options(cmd, *o);
                  cmd->footer(
-                     "Config keys: allocate.scores (HDF5 with r_hat, c_hat: N x M float32; or oracle with allocate.data,\n"
-                     "a synthetic dataset whose true tables are used), allocate.budgets [absolute]\n"
+                     "Config keys: allocate.scores (HDF5 with r_hat, c_hat: N x M float32; or a model checkpoint .ckpt\n"
+                     "from `dfcl train`, scoring the users of allocate.data; or oracle with allocate.data, a synthetic\n"
+                     "dataset whose true tables are used), allocate.budgets [absolute]\n"
                      "or allocate.budgets_per_capita [per user], allocate.output (.h5 or .csv), allocate.method\n"
                      "(dual|bisection), allocate.greedy_fill, allocate.clamp (budget below the minimum spend).\n"
                      "Example: dfcl allocate --set allocate.scores=s.h5 --set allocate.budgets_per_capita=[0.5,1]");

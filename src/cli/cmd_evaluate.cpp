@@ -24,6 +24,7 @@
 #include "metrics/score_file.h"  // for read_score_file
 #include "metrics/scorers.h"     // for random_scores, true_roi_scores
 #include "metrics/svg_plot.h"    // for write_svg
+#include "train/trained_model.h"  // for load_trained_model, predict
 
 namespace dfcl::cli {
 namespace {
@@ -59,8 +60,9 @@ Settings read_settings(const Config& cfg, int threads) {
   s.scores = cfg.get<std::string>("evaluate.scores", "");
   if (s.scores.empty())
     throw ConfigError(
-        "evaluate.scores is required: oracle, random, true_roi, or a scores file (.h5 with r_hat and c_hat, "
-        "N x M float32 in the dataset's row order); pass --set evaluate.scores=...");
+        "evaluate.scores is required: oracle, random, true_roi, a model checkpoint from `dfcl train` (.ckpt), or a "
+        "scores file (.h5 with r_hat and c_hat, N x M float32 in the dataset's row order); pass --set "
+        "evaluate.scores=...");
   s.budgets = cfg.get<std::vector<double>>("evaluate.budgets", {});
   for (double b : s.budgets) metrics::check_budget(b, "evaluate.budgets");
   s.split_name = cfg.get<std::string>("evaluate.split", "test");
@@ -102,9 +104,13 @@ struct Rows {
   std::vector<int64_t> id;
   std::vector<int32_t> arm;
   std::vector<float> revenue, cost, true_r, true_c;
+  bool keep_features = false;  // a model scores these rows
+  std::vector<float> features;
 
   void take(const data::Table& t, int64_t i) {
-    const int M = t.num_arms;
+    const int M = t.num_arms, F = t.num_features;
+    if (keep_features)
+      features.insert(features.end(), t.features.begin() + i * F, t.features.begin() + (i + 1) * F);
     id.push_back(t.row_id[i]);
     arm.push_back(t.treatment[i]);
     revenue.push_back(t.revenue[i]);
@@ -118,8 +124,11 @@ struct Rows {
   solver::Scores truth() const { return {int64_t(arm.size()), meta.num_arms, true_r.data(), true_c.data()}; }
 };
 
+bool is_checkpoint(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".ckpt") == 0; }
+
 Rows read_rows(const Settings& st, int threads) {
   Rows rows;
+  rows.keep_features = is_checkpoint(st.scores);
   auto eligible = [&](int64_t id, uint8_t src) {
     return src == uint8_t(data::Source::kRct) && (st.split == data::Split::kAll || st.split_spec.of(id) == st.split);
   };
@@ -221,6 +230,16 @@ Scorer make_scorer(const std::string& what, const Rows& rows, const Settings& st
     need_truth();
     s.table = metrics::true_roi_scores(rows.truth(), threads);
     s.label = "true ROI ranking";
+  } else if (is_checkpoint(what)) {
+    // A model from `dfcl train`: score the evaluated rows with it.
+    const train::TrainedModel model = train::load_trained_model(what);
+    model.check_compatible(rows.meta, rows.name);
+    data::Table t;
+    t.rows = n, t.num_features = rows.meta.num_features, t.num_arms = m;
+    t.features = rows.features;
+    s.table = train::predict(model, t);
+    s.label = what;
+    s.from_file = true;
   } else {
     s.table = metrics::read_score_file(what, rows.id, rows.meta.num_rows, m);
     s.label = what;
@@ -374,13 +393,16 @@ int run_evaluate(const CommonOptions& o) {
         {"reference", st.reference}, {"ratio", n.ratio}, {"mean_ratio", n.mean_ratio}, {"overall", n.overall}};
   }
 
-  // Table.
-  std::string table =
-      fmt::format("{:<16} {:>8} {:>10} {:>9} {:>10} {:>23} {:>7} {:>10} {:>9}\n", "scorer", "budget", "lambda", "spend",
-                  "EOM", fmt::format("{:.0f}% CI", 100 * st.boot.level), "norm", "true rev", "regret");
-  for (size_t k = 0; k < names.size(); ++k) {
-    const json& j = results[k].j;
-    for (size_t b = 0; b < st.budgets.size(); ++b) {
+  // One table per budget: every scorer's spend, IPW revenue (EOM), true revenue and oracle regret there.
+  std::string table;
+  for (size_t b = 0; b < st.budgets.size(); ++b) {
+    table += fmt::format("{}budget {:.4g} per user{}\n", b ? "\n" : "", st.budgets[b],
+                         rows.has_truth() ? " (true revenue and regret from the true tables)" : "");
+    table += fmt::format("{:<16} {:>10} {:>9} {:>12} {:>23} {:>7} {:>12} {:>9}\n", "scorer", "lambda", "spend",
+                         "IPW revenue", fmt::format("{:.0f}% CI", 100 * st.boot.level), "norm", "true revenue",
+                         "regret");
+    for (size_t k = 0; k < names.size(); ++k) {
+      const json& j = results[k].j;
       const auto& p = results[k].eom[b];
       std::string ci = results[k].eom_ci.empty()
                            ? std::string("-")
@@ -389,9 +411,9 @@ int run_evaluate(const CommonOptions& o) {
       if (j.contains("oracle"))
         tr = fmt::format("{:.5g}", j["oracle"][b]["true_revenue"].get<double>()),
         rg = fmt::format("{:.4g}", j["oracle"][b]["regret"].get<double>());
-      table += fmt::format("{:<16} {:>8.4g} {:>10.4g} {:>9.4g}{} {:>10.5g} {:>23} {:>7.4f} {:>10} {:>9}\n",
-                           b == 0 ? short_name(names[k]) : "", p.budget, p.lambda, p.cost, p.matched ? ' ' : '*',
-                           p.revenue, ci, j["normalised_eom"]["ratio"][b].get<double>(), tr, rg);
+      table += fmt::format("{:<16} {:>10.4g} {:>9.4g}{} {:>11.5g} {:>23} {:>7.4f} {:>12} {:>9}\n",
+                           short_name(names[k]), p.lambda, p.cost, p.matched ? ' ' : '*', p.revenue, ci,
+                           j["normalised_eom"]["ratio"][b].get<double>(), tr, rg);
     }
   }
   table += fmt::format("\n{:<16} {:>16} {:>10} {:>16}\n", "scorer", "cost-curve area", "AUCC", "norm EOM (all)");

@@ -2,7 +2,10 @@
 #include "loss/factual_terms.h"
 
 #include <fmt/format.h>   // for fmt::format
-#include <torch/torch.h>  // for at::gather, at::log
+#include <torch/torch.h>  // for at::gather, at::log, at::aminmax, torch::NoGradGuard
+
+#include <algorithm>  // for std::min, std::max
+#include <cmath>      // for std::log, std::isnan
 
 #include "core/config.h"  // for Config
 #include "core/error.h"   // for ConfigError, DataError
@@ -19,7 +22,139 @@ OutcomeLoss read_outcome_loss(const Config& s, const std::string& key) {
                   "(0/1 outcomes with a sigmoid output)",
                   key, v, s.origin(key)));
 }
+
+constexpr double kTiny = 1e-30;  // BCE's clamp on p and 1 - p
+
+void check_bce_labels(const at::Tensor& y, const char* outcome) {
+  if (y.numel() == 0) return;
+  auto [lo, hi] = at::aminmax(y);  // one pass; one host read
+  const at::Tensor both = at::stack({lo, hi}).to(at::kCPU, at::kDouble);
+  const double l = both[0].item<double>(), h = both[1].item<double>();
+  if (l < 0 || h > 1)
+    throw DataError(
+        fmt::format("loss: {} labels must lie in [0, 1] for bce; use mse for real-valued outcomes", outcome));
+}
+
+// One outcome of the ATen path of FactualTerms::value_and_grad: returns a sum_i coef_i l(y_i, p_i) (0-dim) and
+// writes a coef_i dl/dp (y_i, p_i) at (i, t_i) of d (B x M, zeroed here).
+at::Tensor outcome_value_and_grad(const at::Tensor& pred, const at::Tensor& t1, const at::Tensor& y_in,
+                                  OutcomeLoss kind, double a, const at::Tensor& coef, const char* outcome,
+                                  at::Tensor& d) {
+  at::Tensor p = pred.gather(1, t1).squeeze(1);
+  at::Tensor y = y_in.to(pred.scalar_type());
+  at::Tensor value, g;
+  if (kind == OutcomeLoss::kMse) {
+    at::Tensor diff = p.sub_(y);       // p - y (p is gather's own buffer)
+    g = coef * diff;                   // coef (p - y)
+    value = at::dot(g, diff).mul_(a);  // a sum coef (p - y)^2
+    g.mul_(2 * a);                     // a coef 2 (p - y)
+  } else {
+    check_bce_labels(y, outcome);
+    // l = -(y log max(p, tiny) + (1 - y) log max(1 - p, tiny)); clamp_min passes the gradient where x >= tiny.
+    at::Tensor q = 1 - p;
+    at::Tensor pc = p.clamp_min(kTiny), qc = q.clamp_min(kTiny);
+    at::Tensor l = y * at::log(pc) + (1 - y) * at::log(qc);
+    value = at::dot(coef, l).mul_(-a);
+    at::Tensor dl = (1 - y) * qc.reciprocal() * q.ge(kTiny) - y * pc.reciprocal() * p.ge(kTiny);
+    g = dl.mul_(coef).mul_(a);
+  }
+  d.zero_().scatter_(1, t1, g.unsqueeze(1));
+  return value;
+}
+
+// The same on the CPU in one pass over the rows (no temporaries): l and dl/dp of one outcome at p, in T as the
+// ATen path computes them; `bad` is set for a bce label outside [0, 1].
+template <class T>
+inline void outcome_row(OutcomeLoss kind, T y, T p, T& l, T& dl, bool& bad) {
+  if (kind == OutcomeLoss::kMse) {
+    const T diff = p - y;
+    l = diff * diff, dl = 2 * diff;
+    return;
+  }
+  if (!(y >= 0 && y <= 1) && !std::isnan(y)) bad = true;  // as check_bce_labels: NaN passes, like aminmax
+  const T q = 1 - p, tiny = T(kTiny);
+  const T pc = p < tiny ? tiny : p, qc = q < tiny ? tiny : q;
+  l = -(y * std::log(pc) + (1 - y) * std::log(qc));
+  dl = (q >= tiny ? (1 - y) / qc : T(0)) - (p >= tiny ? y / pc : T(0));
+}
+
+template <class T>
+double value_and_grad_cpu(const FactualTerms& f, const model::Batch& b, const model::Scores& s,
+                          const at::Tensor& scale_t, at::Tensor& d_r, at::Tensor& d_c) {
+  const int64_t B = b.rows(), M = s.r_hat.size(1);
+  const at::Tensor t_c = b.t.contiguous(), w_c = b.weight.contiguous(), yr_c = b.y_r.contiguous(),
+                   yc_c = b.y_c.contiguous(), sc_c = scale_t.contiguous();
+  const int64_t* t = t_c.data_ptr<int64_t>();
+  const T *w = w_c.data_ptr<T>(), *yr = yr_c.data_ptr<T>(), *yc = yc_c.data_ptr<T>(), *scale = sc_c.data_ptr<T>();
+  const T *r = s.r_hat.data_ptr<T>(), *c = s.c_hat.data_ptr<T>();
+  const int64_t r0 = s.r_hat.stride(0), r1 = s.r_hat.stride(1), c0 = s.c_hat.stride(0), c1 = s.c_hat.stride(1);
+  T *dr = d_r.data_ptr<T>(), *dc = d_c.data_ptr<T>();
+  const T ar = T(f.revenue_weight), ac = T(f.cost_weight);
+  double value = 0;
+  bool bad_r = false, bad_c = false;
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t j = t[i];
+    const T coef = w[i] * scale[j];
+    T* dri = dr + i * M;
+    T* dci = dc + i * M;
+    for (int64_t k = 0; k < M; ++k) dri[k] = 0, dci[k] = 0;
+    T l, dl;
+    if (ar > 0) {
+      outcome_row(f.revenue, yr[i], r[i * r0 + j * r1], l, dl, bad_r);
+      value += double(coef * l) * double(ar);
+      dri[j] = coef * dl * ar;
+    }
+    if (ac > 0) {
+      outcome_row(f.cost, yc[i], c[i * c0 + j * c1], l, dl, bad_c);
+      value += double(coef * l) * double(ac);
+      dci[j] = coef * dl * ac;
+    }
+  }
+  if (bad_r || bad_c)
+    throw DataError(fmt::format("loss: {} labels must lie in [0, 1] for bce; use mse for real-valued outcomes",
+                                bad_r ? "revenue" : "cost"));
+  return value;
+}
+
+// d resized to B x M like `like` (reallocated only when the shape, dtype or device differ).
+void fit(at::Tensor& d, const at::Tensor& like) {
+  if (!d.defined() || d.sizes() != like.sizes() || d.dtype() != like.dtype() || d.device() != like.device() ||
+      !d.is_contiguous())
+    d = at::empty(like.sizes(), like.options().memory_format(at::MemoryFormat::Contiguous));
+}
 }  // namespace
+
+void FactualTerms::value_and_grad(const model::Batch& b, const model::Scores& s, const at::Tensor& arm_scale,
+                                  at::Tensor& value, at::Tensor& d_r, at::Tensor& d_c) const {
+  torch::NoGradGuard no_grad;
+  fit(d_r, s.r_hat), fit(d_c, s.c_hat);
+  const at::ScalarType dt = s.r_hat.scalar_type();
+  const at::Tensor scale = arm_scale.to(dt);
+  bool cpu = (dt == at::kFloat || dt == at::kDouble) && s.c_hat.scalar_type() == dt && b.t.scalar_type() == at::kLong;
+  for (const at::Tensor* x : {&s.r_hat, &s.c_hat, &b.t, &b.y_r, &b.y_c, &b.weight, &scale})
+    cpu = cpu && x->device().is_cpu() && (x == &b.t || x->scalar_type() == dt);
+  if (cpu) {
+    // One pass over the rows, no temporaries: the common case of a CPU training step.
+    const double v = dt == at::kFloat ? value_and_grad_cpu<float>(*this, b, s, scale, d_r, d_c)
+                                      : value_and_grad_cpu<double>(*this, b, s, scale, d_r, d_c);
+    value = at::scalar_tensor(v, s.r_hat.options());
+    return;
+  }
+  const at::Tensor coef = b.weight.to(dt) * scale.index_select(0, b.t);
+  const at::Tensor t1 = b.t.unsqueeze(1);
+  at::Tensor v;
+  if (revenue_weight > 0)
+    v = outcome_value_and_grad(s.r_hat, t1, b.y_r, revenue, revenue_weight, coef, "revenue", d_r);
+  else
+    d_r.zero_();
+  if (cost_weight > 0) {
+    at::Tensor c = outcome_value_and_grad(s.c_hat, t1, b.y_c, cost, cost_weight, coef, "cost", d_c);
+    v = v.defined() ? v.add_(c) : c;
+  } else {
+    d_c.zero_();
+  }
+  value = v;
+}
 
 FactualTerms FactualTerms::from(const Config& s) {
   FactualTerms f;
@@ -55,7 +190,18 @@ void check_shapes(const model::Batch& b, const model::Scores& s) {
     if (!p->defined() || p->dim() != 1 || p->size(0) != B)
       throw DataError(fmt::format("loss: batch columns y_r, y_c, weight must have {} rows like t", B));
   if (B > 0) {
-    const int64_t lo = b.t.min().item<int64_t>(), hi = b.t.max().item<int64_t>();
+    int64_t lo = 0, hi = 0;
+    if (b.t.device().is_cpu() && b.t.scalar_type() == at::kLong && b.t.is_contiguous()) {
+      // A plain loop: on a training step's batch an ATen reduction would wake the OpenMP pool for microseconds of
+      // work and leave its threads spinning against the model's.
+      const int64_t* t = b.t.data_ptr<int64_t>();
+      lo = hi = t[0];
+      for (int64_t i = 1; i < B; ++i) lo = std::min(lo, t[i]), hi = std::max(hi, t[i]);
+    } else {
+      auto [lo_t, hi_t] = at::aminmax(b.t);  // one pass, one host read
+      const at::Tensor both = at::stack({lo_t, hi_t}).to(at::kCPU, at::kLong);
+      lo = both[0].item<int64_t>(), hi = both[1].item<int64_t>();
+    }
     if (lo < 0 || hi >= s.r_hat.size(1))
       throw DataError(
           fmt::format("loss: batch arm {} lies outside [0, {}) of the scores; the model and the data "
@@ -69,12 +215,9 @@ at::Tensor factual_terms(const at::Tensor& pred, const at::Tensor& t, const at::
   at::Tensor p = pred.gather(1, t.unsqueeze(1)).squeeze(1);
   at::Tensor y = y_in.to(pred.scalar_type());
   if (kind == OutcomeLoss::kMse) return (y - p).pow(2);
-  if (y.numel() > 0 && (y.lt(0).logical_or(y.gt(1))).any().item<bool>())
-    throw DataError(
-        fmt::format("loss: {} labels must lie in [0, 1] for bce; use mse for real-valued outcomes", outcome));
+  check_bce_labels(y, outcome);
   // Clamp the probabilities, not the logs: a saturated sigmoid (p == 0 or 1 in float) then gets a zero
   // gradient instead of 0 * inf = NaN. log(1e-30) = -69.1 bounds each term.
-  constexpr double kTiny = 1e-30;
   return -(y * at::log(p.clamp_min(kTiny)) + (1 - y) * at::log((1 - p).clamp_min(kTiny)));
 }
 

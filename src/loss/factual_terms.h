@@ -35,6 +35,13 @@ struct FactualTerms {
   static FactualTerms from(const Config& section);
   /// B values; an outcome with weight 0 is not evaluated.
   at::Tensor per_row(const model::Batch& batch, const model::Scores& scores) const;
+  /// The fused path for sum_i coef_i per_row_i with coef_i = w_i arm_scale[t_i] (arm_scale: M values, a constant
+  /// of the batch): its value (0-dim, no graph, no host sync) and its gradient with respect to the scores, d_r and
+  /// d_c (B x M, resized and overwritten; nonzero only at (i, t_i)). BCE's clamps act as in per_row: where one is
+  /// active the gradient is 0. On the CPU it is one pass over the rows; elsewhere a few ATen ops.
+  /// Throws DataError for bce labels outside [0, 1], as per_row does.
+  void value_and_grad(const model::Batch& batch, const model::Scores& scores, const at::Tensor& arm_scale,
+                      at::Tensor& value, at::Tensor& d_r, at::Tensor& d_c) const;
 };
 
 }  // namespace dfcl::loss

@@ -23,29 +23,44 @@ class TsmSl : public Loss {
 
   at::Tensor compute(const model::Batch& b, const model::Scores& s, const LossContext& ctx) const override {
     check_shapes(b, s);
-    const int64_t M = s.r_hat.size(1);
-    const auto opts = s.r_hat.options().requires_grad(false);
     at::Tensor coef;  // w_i / (M N_{t_i}): a constant of the batch, never differentiated
     {
       torch::NoGradGuard no_grad;
-      at::Tensor w = b.weight.to(s.r_hat.scalar_type());
-      at::Tensor n;
-      if (!ctx.arm_rows.empty()) {
-        n = per_arm(ctx.arm_rows, M, "arm_rows", opts);
-      } else if (!ctx.arm_propensity.empty()) {
-        const double total = ctx.total_weight > 0 ? ctx.total_weight : w.sum().item<double>();
-        n = per_arm(ctx.arm_propensity, M, "arm_propensity", opts) * total;
-      } else {
-        n = at::zeros({M}, opts).index_add_(0, b.t, w);
-      }
-      at::Tensor inv = n.reciprocal().div_(double(M)).masked_fill_(n.le(0), 0);
-      coef = w * inv.index_select(0, b.t);
+      coef = b.weight.to(s.r_hat.scalar_type()) * arm_scale(b, s, ctx).index_select(0, b.t);
     }
     at::Tensor per_row = terms_.per_row(b, s);
     return (coef * per_row).sum();
   }
 
+  // L_PL is one weighted sum of per-row errors, so its score gradient is coef_i l'(y_i, p_i) at (i, t_i).
+  bool value_and_grad(const model::Batch& b, const model::Scores& s, const LossContext& ctx, at::Tensor& value,
+                      at::Tensor& d_r, at::Tensor& d_c) const override {
+    check_shapes(b, s);
+    terms_.value_and_grad(b, s, arm_scale(b, s, ctx), value, d_r, d_c);
+    return true;
+  }
+
  private:
+  // 1 / (M N_j) per arm (0 where N_j = 0), in the scores' dtype and device; no host sync.
+  static at::Tensor arm_scale(const model::Batch& b, const model::Scores& s, const LossContext& ctx) {
+    torch::NoGradGuard no_grad;
+    const int64_t M = s.r_hat.size(1);
+    const auto opts = s.r_hat.options().requires_grad(false);
+    at::Tensor n;
+    if (!ctx.arm_rows.empty()) {
+      n = per_arm(ctx.arm_rows, M, "arm_rows", opts);
+    } else if (!ctx.arm_propensity.empty()) {
+      n = per_arm(ctx.arm_propensity, M, "arm_propensity", opts);
+      if (ctx.total_weight > 0)
+        n.mul_(ctx.total_weight);
+      else
+        n.mul_(b.weight.to(s.r_hat.scalar_type()).sum());
+    } else {
+      n = at::zeros({M}, opts).index_add_(0, b.t, b.weight.to(s.r_hat.scalar_type()));
+    }
+    return n.reciprocal().div_(double(M)).masked_fill_(n.le(0), 0);
+  }
+
   static at::Tensor per_arm(const std::vector<double>& v, int64_t M, const char* what, const at::TensorOptions& o) {
     if (static_cast<int64_t>(v.size()) != M)
       throw DataError(fmt::format("loss tsm_sl: LossContext::{} has {} values for {} arms", what, v.size(), M));

@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>   // for fmt::format
 #include <fmt/ranges.h>   // for fmt::join (its home since fmt 11)
-#include <torch/torch.h>  // for at::relu, at::gelu, at::softplus
+#include <torch/torch.h>  // for at::relu, at::gelu, at::softplus, at::threshold_backward_out
 
 #include "core/error.h"  // for ConfigError
 
@@ -61,6 +61,80 @@ at::Tensor apply(OutputTransform o, const at::Tensor& x) {
       return at::sigmoid(x);
   }
   return x;
+}
+
+bool backward_needs_input(Activation a) { return a == Activation::kGelu; }
+
+void apply_out(Activation a, at::Tensor& out, const at::Tensor& z) {
+  if (!out.is_same(z) && a != Activation::kGelu) out.copy_(z);  // then in place below
+  switch (a) {
+    case Activation::kRelu:
+      at::relu_(out);
+      return;
+    case Activation::kLeakyRelu:
+      at::leaky_relu_(out, 0.01);
+      return;
+    case Activation::kElu:
+      at::elu_(out);
+      return;
+    case Activation::kGelu:
+      at::gelu_out(out, z);
+      return;
+    case Activation::kTanh:
+      at::tanh_(out);
+      return;
+  }
+}
+
+void apply_backward_(Activation a, at::Tensor& grad, const at::Tensor& saved) {
+  // Each is autograd's own formula for the op; those of relu, leaky_relu, elu and tanh read the output (relu's
+  // autograd formula does too), which is positive exactly where the input is.
+  switch (a) {
+    case Activation::kRelu:
+      at::threshold_backward_out(grad, grad, saved, 0);
+      return;
+    case Activation::kLeakyRelu:
+      at::leaky_relu_backward_out(grad, grad, saved, 0.01, /*self_is_result=*/true);
+      return;
+    case Activation::kElu:
+      at::elu_backward_out(grad, grad, 1, 1, 1, /*is_result=*/true, saved);
+      return;
+    case Activation::kGelu:
+      at::gelu_backward_out(grad, grad, saved);
+      return;
+    case Activation::kTanh:
+      at::tanh_backward_out(grad, grad, saved);
+      return;
+  }
+}
+
+void apply_out(OutputTransform o, at::Tensor& out, const at::Tensor& z) {
+  switch (o) {
+    case OutputTransform::kIdentity:
+      if (!out.is_same(z)) out.copy_(z);
+      return;
+    case OutputTransform::kSoftplus:
+      at::softplus_out(out, z);  // beta 1, threshold 20 as apply()
+      return;
+    case OutputTransform::kSigmoid:
+      at::sigmoid_out(out, z);
+      return;
+  }
+}
+
+void apply_backward_out(OutputTransform o, at::Tensor& grad_z, const at::Tensor& grad, const at::Tensor& z,
+                        const at::Tensor& out) {
+  switch (o) {
+    case OutputTransform::kIdentity:
+      if (!grad_z.is_same(grad)) grad_z.copy_(grad);
+      return;
+    case OutputTransform::kSoftplus:
+      at::softplus_backward_out(grad_z, grad, z, 1, 20);
+      return;
+    case OutputTransform::kSigmoid:
+      at::sigmoid_backward_out(grad_z, grad, out);
+      return;
+  }
 }
 
 }  // namespace dfcl::model

@@ -22,12 +22,26 @@
 namespace dfcl::model {
 
 /// What forward_train keeps for backward: the input and each layer's activations, held across steps so that a
-/// training loop reuses their storage (no allocation per step once shapes settle). Opaque to callers.
+/// training loop reuses their storage (no allocation per step once shapes settle). Opaque to callers: a buffer is
+/// reallocated only when the batch size, dtype or device changes.
 struct ForwardCache {
-  at::Tensor x;                   // the input, in the parameters' dtype
-  std::vector<at::Tensor> acts;   // per layer, whatever backward needs (implementation-defined)
-  at::Tensor logits;              // B x 2M raw head outputs
-  at::Tensor grad_logits;         // B x 2M scratch for backward
+  at::Tensor x;                   // the input, in the parameters' dtype (the caller's tensor when it already is)
+  std::vector<at::Tensor> z;      // per layer: pre-activation output (only where the derivative needs it: gelu)
+  std::vector<at::Tensor> acts;   // per layer: output after the activation; the last layer's is the raw logits
+  std::vector<at::Tensor> grads;  // per layer: dL/d(pre-activation output), same shape as acts
+  std::vector<at::Tensor> w_eff;  // per arm-column layer: the weight without its arm column (K*out x in, copied)
+  at::Tensor arm;                 // K x 1: the arm index j_k of each head (arm-column layouts)
+  at::Tensor logits;              // B x 2M raw head outputs (a view of acts.back())
+  at::Tensor scores;              // B x 2M after the output transforms (unused when both are the identity)
+  at::Tensor grad_logits;         // B x 2M: dL/dlogits (a view of grads.back())
+  // The CPU kernels' path (float32 dense chains, see uplift_net.cpp): which path forward took, and its buffers.
+  bool dense = false;
+  bool dense_out = false;                // ... and applied the output transforms in its tiles
+  std::vector<int32_t> sigmoid_columns;  // per logit column: -1 where the output transform is the sigmoid
+  std::vector<at::Tensor> packed;        // per layer: W^T (in x out)
+  std::vector<at::Tensor> bias;          // per layer: the bias (with the arm column folded in)
+  at::Tensor grad_acc;                   // threads x parameters: per-thread gradient sums
+  at::Tensor scratch;                    // threads x 2 x tile rows x widest input: input gradients of a tile
 };
 
 class UpliftNet {
@@ -65,6 +79,8 @@ class UpliftNet {
   /// from step to step). forward_train returns the same scores as forward() and fills `cache`; backward then writes
   /// dL/dflat into `grad` (resized to flat's shape and overwritten) from dL/dr_hat and dL/dc_hat (B x M each).
   /// Equal to autograd's gradient of forward() to rounding; tests compare them in float64 for every layout.
+  /// The returned scores are views into `cache` (valid until its next forward_train), and backward reads `x` and
+  /// `flat` as they were in forward_train: neither may change in between. Runs without autograd on any device.
   Scores forward_train(const at::Tensor& flat, const at::Tensor& x, ForwardCache& cache) const;
   void backward(const at::Tensor& flat, ForwardCache& cache, const at::Tensor& d_r, const at::Tensor& d_c,
                 at::Tensor& grad) const;
@@ -83,12 +99,19 @@ class UpliftNet {
     bool hidden = true;  // activation after it (all but the output layer)
   };
   void add_layer(const std::string& name, int64_t stacks, int64_t in, int64_t out, bool arm_column, bool hidden);
+  /// Layer l's output as the next layer reads it, from its buffer `base` (see forward_train in the .cpp).
+  at::Tensor layer_view(size_t l, const at::Tensor& base, int64_t B) const;
+  /// The training path on the CPU kernels (float32 dense chains; see the .cpp).
+  void forward_dense(const at::Tensor& flat, ForwardCache& cache) const;
+  void backward_dense(const at::Tensor& flat, ForwardCache& cache, const at::Tensor& d_r, const at::Tensor& d_c,
+                      at::Tensor& grad) const;
 
   UpliftNetConfig cfg_;
   Activation act_;
   OutputTransform revenue_out_, cost_out_;
   ParamLayout layout_;
   std::vector<Layer> layers_;
+  bool dense_chain_ = false;  // every layer dense on a (B, in) input, relu or leaky_relu: the CPU kernels apply
   at::Tensor flat_;
 };
 

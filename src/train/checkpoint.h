@@ -1,9 +1,16 @@
 // \brief Training checkpoints: one self-describing file, written atomically, verified by checksum on load.
 //
-// Layout (docs/training.md): magic "DFCLCKPT", format version, the length and bytes of a JSON header (scalars,
-// config text, tensor directory: name, dtype, shape, byte offset), the raw little-endian tensor bytes, then a
-// CRC-32 of everything before it. Tensors are saved from CPU copies and restored to any device, so a checkpoint does
-// not depend on the device or the number of ranks that wrote it.
+// Layout, all integers little-endian:
+//   "DFCLCKPT"           8 bytes of magic
+//   uint32               format version (kCheckpointVersion)
+//   uint64               header length H
+//   H bytes              JSON header: schema_version, config, epoch, batch, step, state, and tensors, a list of
+//                        {name, dtype ("float32" | "float64" | "int64" | "int32" | "uint8"), shape, offset, nbytes}
+//                        with offset counted from the first byte after the header
+//   tensor data          each tensor's raw CPU, contiguous, little-endian bytes, in list order
+//   uint32               CRC-32 (zlib's crc32) of every byte before it
+// Tensors are saved from CPU copies and restored to the CPU, so a checkpoint does not depend on the device or the
+// number of ranks that wrote it.
 #pragma once
 #include <nlohmann/json.hpp>  // for nlohmann::json
 
@@ -17,20 +24,25 @@ namespace dfcl::train {
 inline constexpr int kCheckpointVersion = 1;
 
 struct Checkpoint {
-  int schema_version = 0;   // the dataset schema the run trained on (data/schema.h kSchemaVersion)
-  std::string config;       // the run's effective configuration (YAML text)
-  int64_t epoch = 0;        // epoch in progress (or the next one when batch == 0)
-  int64_t batch = 0;        // batches of `epoch` already consumed: the sampler cursor
-  int64_t step = 0;         // global optimiser steps so far
-  nlohmann::json state;     // everything else a trainer resumes from (RNG states, best metric, history, ...)
+  int schema_version = 0;       // the dataset schema the run trained on (data/schema.h kSchemaVersion)
+  std::string config;           // the run's effective configuration (YAML text)
+  int64_t epoch = 0;            // epoch in progress (or the next one when batch == 0)
+  int64_t batch = 0;            // batches of `epoch` already consumed: the sampler cursor
+  int64_t step = 0;             // global optimiser steps so far
+  nlohmann::json state;         // everything else a trainer resumes from (RNG states, best metric, history, ...)
   model::NamedTensors tensors;  // "model.<param>", "optim.<buffer>", ...: CPU, contiguous after load
 };
 
 /// Writes `path` atomically: to `path.partial`, fsync, rename over `path`, fsync of the directory. A crash leaves
-/// either the old file or the new one, never a torn file. Throws IoError naming the path and the OS error.
+/// either the old file or the new one, never a torn file; a failed write removes `path.partial`. Tensors may live on
+/// any device. Throws DataError, before any file is created, for duplicate tensor names, an undefined or non-dense
+/// tensor, a dtype other than the five above, or a config/state that is not valid UTF-8; IoError naming the path,
+/// the OS error and the fix when the file cannot be created, written, flushed or renamed (the directory must exist).
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
-/// Reads and verifies a checkpoint: IoError when it cannot be read; DataError naming the path when the magic, the
-/// version, the header, a tensor entry or the checksum is wrong ("truncated or corrupt; re-run or pick another").
+/// Reads and verifies a checkpoint; its tensors are CPU, contiguous and own their memory. IoError when the file cannot
+/// be read; DataError naming the path when the magic is wrong ("not a dfcl checkpoint"), the format is newer ("written
+/// by a newer dfcl (format N); this build reads format 1"), the checksum fails ("checksum mismatch ...: the file is
+/// truncated or corrupt; resume from another checkpoint"), or the header or a tensor entry is malformed.
 Checkpoint read_checkpoint(const std::string& path);
 
 }  // namespace dfcl::train

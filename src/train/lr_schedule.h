@@ -19,10 +19,12 @@ struct LrSchedule {
   double min_factor = 0;  // cosine/linear floor, in [0, 1]
   int64_t step_size = 1000;
   double gamma = 0.1;
-  /// Reads the `schedule` section (keys: kind, warmup_steps, min_factor, step_size, gamma); ConfigError on bad values.
+  /// Reads the `schedule` section (keys: kind, warmup_steps, min_factor, step_size, gamma); ConfigError naming
+  /// schedule.<key> on bad values, and on a key of another kind (gamma with cosine, min_factor with step).
   static LrSchedule from(const Config& section);
   void validate() const;
-  /// The multiplier at `step` of a run of `total_steps` optimiser steps (total_steps >= 1).
+  /// The multiplier at `step` of a run of `total_steps` optimiser steps (step >= 0, total_steps >= 1; DataError
+  /// otherwise). Steps past the end keep the cosine/linear floor.
   double factor(int64_t step, int64_t total_steps) const;
 };
 

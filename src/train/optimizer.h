@@ -28,7 +28,8 @@ struct OptimizerConfig {
   bool nesterov = false;      // sgd
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
   /// Reads the `optimizer` section (keys: name, lr, weight_decay, momentum, nesterov, betas: [b1, b2], eps) and
-  /// validates it: ConfigError naming optimizer.<key> and the fix.
+  /// validates it: ConfigError naming optimizer.<key> and the fix. A key of another optimiser (betas for sgd,
+  /// momentum for adam) is an error too.
   static OptimizerConfig from(const Config& section);
   void validate() const;
 };
@@ -36,14 +37,19 @@ struct OptimizerConfig {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  /// One update of `params` (1-D, modified in place, outside autograd) from `grad` (same shape) at learning rate
-  /// `lr` (the scheduled rate for this step).
+  /// One update of `params` (1-D, modified in place under NoGradGuard, so it may require grad) from `grad` (same
+  /// shape, dtype and device) at learning rate `lr` (the scheduled rate for this step, finite and >= 0). Allocates
+  /// nothing: scratch is made with the optimiser. Throws DataError when the tensors do not match the vector the
+  /// optimiser was made for.
   virtual void step(at::Tensor& params, const at::Tensor& grad, double lr) = 0;
   /// Number of step() calls so far (Adam's bias correction uses it).
   int64_t steps() const { return steps_; }
-  /// State buffers by name ("exp_avg", "exp_avg_sq", "momentum_buffer", "step" as a 0-dim int64), for checkpoints.
+  /// State buffers by name, for checkpoints: "momentum_buffer" (sgd with momentum > 0), "exp_avg" and "exp_avg_sq"
+  /// (adam, adamw), each 1-D like the parameters, and "step" as a 0-dim int64. Fresh CPU copies (a snapshot).
   virtual model::NamedTensors state() const = 0;
-  /// Restores state(); throws DataError naming the buffer when one is missing or has another shape/dtype.
+  /// Restores state() (any device, copied to the optimiser's); continuing then matches an uninterrupted run bit for
+  /// bit. Throws DataError naming the buffer when one is missing, unexpected, or has another shape/dtype; nothing
+  /// changes then.
   virtual void load_state(const model::NamedTensors& state) = 0;
   virtual std::string name() const = 0;
 
@@ -51,7 +57,7 @@ class Optimizer {
   int64_t steps_ = 0;
 };
 
-/// An optimiser for a parameter vector like `params` (its length, dtype and device).
+/// An optimiser for a parameter vector like `params` (its length, dtype and device); validates `config` first.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const at::Tensor& params);
 
 }  // namespace dfcl::train

@@ -1,0 +1,123 @@
+// \brief `dfcl train`: train an uplift model with a registered loss (docs/training.md); `--resume` continues a run.
+#include <fmt/format.h>  // for fmt::format
+#include <fmt/ranges.h>  // for fmt::join
+
+#include <memory>  // for std::unique_ptr
+
+#include "cli/command.h"         // for Registrar, CommonOptions
+#include "core/error.h"          // for ConfigError
+#include "core/log.h"            // for log::info
+#include "core/progress.h"       // for Progress
+#include "data/generator.h"      // for Generator
+#include "data/source.h"         // for open_source, MemorySource
+#include "dist/communicator.h"   // for make_local_communicator
+#include "loss/loss.h"           // for loss_names
+#include "train/checkpoint.h"    // for read_checkpoint
+#include "train/trainer.h"       // for Trainer, summary_table
+
+namespace dfcl::cli {
+namespace {
+
+using nlohmann::json;
+
+struct TrainOptions {
+  CommonOptions common;
+  bool resume = false;
+  std::string resume_path;
+};
+
+// The population of the `generate` section, in memory (what a GPU host without HDF5 trains on).
+std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads) {
+  data::Generator gen(data::GeneratorConfig::from(cfg.sub("generate")));
+  data::Table t;
+  Progress bar("generate", gen.rows());
+  gen.fill(0, gen.rows(), t, threads);
+  bar.advance(gen.rows());
+  bar.finish();
+  return std::make_unique<data::MemorySource>(gen.meta(), std::move(t));
+}
+
+int run_train(TrainOptions& o) {
+  Config cfg = load_config(o.common);
+  if (o.resume) {
+    // The run continues with the configuration it was started with; --set overrides apply on top of it.
+    std::string path = o.resume_path;
+    if (path.empty()) path = cfg.get<std::string>("train.output", "run") + "/last.ckpt";
+    Config base = Config::from_string(train::read_checkpoint(path).config, path);
+    for (const auto& s : o.common.sets) base.set(s);
+    base.set("train.resume=" + path);
+    cfg = base;
+  }
+  if (dumped(cfg, o.common)) return 0;
+  const int threads = apply_runtime(cfg);
+  const train::TrainConfig tc = train::TrainConfig::from(cfg);  // config errors before any I/O
+  if (!tc.generate) cfg.mark_used("generate");  // a shared config file may hold the generate section too
+  std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_source(tc.data);
+  auto comm = dist::make_local_communicator();
+  train::Trainer trainer(cfg, *src, *comm, threads);
+  cfg.check_all_used();
+  const train::TrainResult r = trainer.run();
+  log::info("{}", train::summary_table(r, trainer.config().validation.metric_name));
+  if (r.best_epoch > 0 && !r.budgets.empty() && !r.best.eom.empty()) {
+    std::string t = fmt::format("best model (epoch {}) on the validation RCT rows:\n{:>10} {:>10} {:>12} {:>12} {:>12} {:>14}\n",
+                                r.best_epoch, "budget", "spend", "IPW revenue", "true revenue", "regret", "random regret");
+    for (size_t k = 0; k < r.budgets.size(); ++k) {
+      const auto& e = r.best.eom[k];
+      const bool truth = k < r.best.regret.size();
+      t += fmt::format("{:>10.4g} {:>10.4g} {:>12.5g} {:>12} {:>12} {:>14}\n", e.budget, e.cost, e.revenue,
+                       truth ? fmt::format("{:.5g}", r.best.true_revenue[k]) : "-",
+                       truth ? fmt::format("{:.4g}", r.best.regret[k]) : "-",
+                       k < r.random_regret.size() ? fmt::format("{:.4g}", r.random_regret[k]) : "-");
+    }
+    log::info("{}", t);
+  }
+  log::info("train: {} steps, {:.0f} samples/s in training steps ({} path), {:.1f}s; wrote {}, {}, {}{}", r.steps,
+            r.samples_per_s, r.fused ? "fused" : "autograd", r.seconds, r.last_checkpoint, r.metrics_file,
+            r.curve_plot, r.best_checkpoint.empty() ? "" : ", " + r.best_checkpoint + ", " + r.model_file);
+  if (r.partial) log::info("train: stopped at train.max_steps; continue with `dfcl train --resume {}`", r.last_checkpoint);
+
+  json out;
+  out["steps"] = r.steps;
+  out["epochs_done"] = r.epochs_done;
+  out["samples"] = r.samples;
+  out["seconds"] = r.seconds;
+  out["samples_per_s"] = r.samples_per_s;
+  out["fused"] = r.fused;
+  out["partial"] = r.partial;
+  out["early_stopped"] = r.early_stopped;
+  out["best_epoch"] = r.best_epoch;
+  out["best_value"] = r.best_value;
+  out["metric"] = trainer.config().validation.metric_name;
+  if (r.best_epoch > 0) out["best"] = r.best.to_json();
+  out["budgets"] = r.budgets;
+  out["random_regret"] = r.random_regret;
+  out["history"] = r.history;
+  out["files"] = {{"last_checkpoint", r.last_checkpoint}, {"best_checkpoint", r.best_checkpoint},
+                  {"model", r.model_file},                {"metrics", r.metrics_file},
+                  {"training_curve", r.curve_plot}};
+  emit_json(out, o.common);
+  return 0;
+}
+
+Registrar reg{{"train", "train an uplift model with a registered loss (TSM-SL, ...); --resume continues a run",
+               [](CLI::App* cmd) {
+                 auto o = std::make_shared<TrainOptions>();
+                 add_common_options(cmd, o->common);
+                 cmd->add_flag("--resume", o->resume,
+                               "continue the run whose last checkpoint is <train.output>/last.ckpt, with its own "
+                               "configuration (--set overrides apply on top, e.g. train.epochs=20)");
+                 cmd->add_option("--from", o->resume_path, "with --resume: the checkpoint to continue from");
+                 cmd->footer(fmt::format(
+                     "Config sections: train (data or generate, source, split_fractions, split_seed, epochs,\n"
+                     "batch_size, shuffle_buffer, remainder, standardize, propensity, seed, dtype, device, fused,\n"
+                     "output, checkpoint_steps, max_steps), validation (budgets, metric, max_rows, every, patience,\n"
+                     "min_delta, quantiles), model (preset, trunk, head, activation, ...), loss (name: {}), optimizer\n"
+                     "(name: sgd|adam|adamw, lr, weight_decay, ...), schedule (kind, warmup_steps, ...), generate\n"
+                     "(with train.generate=true), runtime (threads). docs/training.md lists every key.\n"
+                     "Example: dfcl train -c configs/train.yaml --set train.epochs=5",
+                     fmt::join(loss::loss_names(), "|")));
+                 return [o] { return run_train(*o); };
+               }}};
+
+}  // namespace
+}  // namespace dfcl::cli

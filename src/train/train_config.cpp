@@ -1,0 +1,98 @@
+// \brief TrainConfig: reading and checking the `train` and `validation` sections.
+#include "train/train_config.h"
+
+#include <fmt/format.h>  // for fmt::format
+
+#include "core/config.h"  // for Config
+#include "core/error.h"   // for ConfigError
+#include "metrics/eom.h"  // for check_budget
+
+namespace dfcl::train {
+namespace {
+template <class T>
+void require_at_least(const char* key, T v, T lo, const char* fix) {
+  if (v < lo) throw ConfigError(fmt::format("{} is {}; it must be >= {} ({})", key, v, lo, fix));
+}
+}  // namespace
+
+TrainConfig TrainConfig::from(const Config& cfg) {
+  TrainConfig t;
+  t.data = cfg.get<std::string>("train.data", "");
+  t.generate = cfg.get<bool>("train.generate", false);
+  if (t.generate == !t.data.empty())
+    throw ConfigError(
+        "train: give exactly one of train.data=FILE.h5 (a dataset from `dfcl generate` or `dfcl import`) or "
+        "train.generate=true (the `generate` section's population, built in memory)");
+  t.source_name = cfg.get<std::string>("train.source", "rct");
+  t.source = data::parse_source_filter(t.source_name);
+  const auto fr = cfg.get<std::vector<double>>("train.split_fractions", {0.8, 0.1});
+  if (fr.size() != 2 || fr[0] <= 0 || fr[1] < 0 || fr[0] + fr[1] > 1)
+    throw ConfigError(
+        "train.split_fractions: give [train, validation], train > 0, validation >= 0, summing to <= 1 (test gets "
+        "the rest); `dfcl evaluate` must use the same fractions and split_seed");
+  t.split.train = fr[0], t.split.validation = fr[1];
+  t.split.seed = static_cast<uint64_t>(cfg.get<int64_t>("train.split_seed", 0));
+  t.batch_size = cfg.get<int64_t>("train.batch_size", 4096);
+  require_at_least("train.batch_size", t.batch_size, int64_t(1), "rows per global batch");
+  t.shuffle_buffer = cfg.get<int64_t>("train.shuffle_buffer", 65536);
+  require_at_least("train.shuffle_buffer", t.shuffle_buffer, int64_t(0), "0 = chunk-order shuffling only");
+  t.remainder = data::parse_remainder(cfg.get<std::string>("train.remainder", "drop_last"));
+  t.standardize = cfg.get<bool>("train.standardize", true);
+  t.standardize_rows = cfg.get<int64_t>("train.standardize_rows", 1000000);
+  require_at_least("train.standardize_rows", t.standardize_rows, int64_t(1), "rows scanned to fit the scaler");
+  t.propensity = cfg.get<std::string>("train.propensity", "batch");
+  if (t.propensity != "batch" && t.propensity != "design")
+    throw ConfigError(fmt::format(
+        "train.propensity is '{}'; use batch (N_j = arm rows of the global batch) or design (N_j = p_j N with the "
+        "dataset's rct_propensity)",
+        t.propensity));
+  t.epochs = cfg.get<int>("train.epochs", 10);
+  require_at_least("train.epochs", t.epochs, 1, "passes over the training rows");
+  t.max_steps = cfg.get<int64_t>("train.max_steps", 0);
+  require_at_least("train.max_steps", t.max_steps, int64_t(0), "0 = no limit");
+  t.seed = static_cast<uint64_t>(cfg.get<int64_t>("train.seed", 0));
+  t.dtype = cfg.get<std::string>("train.dtype", "float32");
+  if (t.dtype != "float32" && t.dtype != "float64")
+    throw ConfigError(fmt::format("train.dtype is '{}'; use float32 or float64", t.dtype));
+  t.device = cfg.get<std::string>("train.device", "cpu");
+  if (t.device != "cpu" && t.device.rfind("cuda", 0) != 0)
+    throw ConfigError(fmt::format("train.device is '{}'; use cpu, cuda or cuda:N", t.device));
+  t.fused = cfg.get<std::string>("train.fused", "auto");
+  if (t.fused != "auto" && t.fused != "off")
+    throw ConfigError(fmt::format("train.fused is '{}'; use auto or off (always autograd)", t.fused));
+  t.output = cfg.get<std::string>("train.output", "run");
+  if (t.output.empty()) throw ConfigError("train.output is empty; give a directory for checkpoints and metrics");
+  t.checkpoint_steps = cfg.get<int64_t>("train.checkpoint_steps", 0);
+  require_at_least("train.checkpoint_steps", t.checkpoint_steps, int64_t(0), "0 = at epoch ends only");
+  t.resume = cfg.get<std::string>("train.resume", "");
+
+  ValidationConfig& v = t.validation;
+  v.budgets = cfg.get<std::vector<double>>("validation.budgets", {});
+  for (double b : v.budgets) metrics::check_budget(b, "validation.budgets");
+  v.metric_name = cfg.get<std::string>("validation.metric", "eom");
+  if (v.metric_name == "eom") v.metric = SelectMetric::kEom;
+  else if (v.metric_name == "regret") v.metric = SelectMetric::kRegret;
+  else if (v.metric_name == "aucc") v.metric = SelectMetric::kAucc;
+  else if (v.metric_name == "loss") v.metric = SelectMetric::kLoss;
+  else
+    throw ConfigError(fmt::format(
+        "validation.metric is '{}'; use eom (mean EOM over the budgets), regret (mean oracle regret, synthetic "
+        "data), aucc (two arms) or loss",
+        v.metric_name));
+  v.max_rows = cfg.get<int64_t>("validation.max_rows", 200000);
+  require_at_least("validation.max_rows", v.max_rows, int64_t(1), "validation RCT rows held in memory");
+  v.every = cfg.get<int>("validation.every", 1);
+  require_at_least("validation.every", v.every, 1, "epochs between validations");
+  v.patience = cfg.get<int>("validation.patience", 0);
+  require_at_least("validation.patience", v.patience, 0, "0 = no early stopping");
+  v.min_delta = cfg.get<double>("validation.min_delta", 0.0);
+  require_at_least("validation.min_delta", v.min_delta, 0.0, "the smallest change that counts as better");
+  v.quantiles = cfg.get<int>("validation.quantiles", 200);
+  require_at_least("validation.quantiles", v.quantiles, 1, "AUCC quantiles");
+  if (fr[1] == 0)
+    throw ConfigError(
+        "train.split_fractions gives validation 0; validation needs held-out RCT rows (e.g. [0.8, 0.1])");
+  return t;
+}
+
+}  // namespace dfcl::train

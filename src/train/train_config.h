@@ -1,0 +1,61 @@
+// \brief The `train` and `validation` sections: what to train on, for how long, and how to judge and keep the model.
+// (The model, loss, optimizer and schedule sections are read by their own classes.) docs/training.md lists every key.
+#pragma once
+#include <cstdint>  // for int64_t, uint64_t
+#include <string>   // for std::string
+#include <vector>   // for std::vector
+
+#include "data/loader.h"  // for SplitSpec, SourceFilter, Remainder
+
+namespace dfcl {
+class Config;
+}
+
+namespace dfcl::train {
+
+/// Which validation number picks the best checkpoint and drives early stopping.
+enum class SelectMetric { kEom, kRegret, kAucc, kLoss };
+
+struct ValidationConfig {
+  std::vector<double> budgets;  // per-capita budgets for EOM and regret; empty = 0.25/0.5/0.75 of the costliest arm
+  SelectMetric metric = SelectMetric::kEom;
+  std::string metric_name = "eom";
+  int64_t max_rows = 200000;  // validation RCT rows held in memory (the first ones in row order)
+  int every = 1;              // validate every `every` epochs (and after the last)
+  int patience = 0;           // early stopping: stop after this many validations without improvement (0 = off)
+  double min_delta = 0;       // an improvement must exceed this
+  int quantiles = 200;        // AUCC (two arms)
+  bool higher_is_better() const { return metric == SelectMetric::kEom || metric == SelectMetric::kAucc; }
+};
+
+struct TrainConfig {
+  // data
+  std::string data;       // dataset file; empty with generate = true
+  bool generate = false;  // train on the `generate` section's population, built in memory (no HDF5 needed)
+  data::SourceFilter source = data::SourceFilter::kRct;
+  std::string source_name = "rct";
+  data::SplitSpec split;  // train / validation / test by a hash of the row id
+  int64_t batch_size = 4096;
+  int64_t shuffle_buffer = 65536;
+  data::Remainder remainder = data::Remainder::kDropLast;
+  bool standardize = true;          // fit an InputScaler on the training rows
+  int64_t standardize_rows = 1000000;  // rows scanned for it (split across ranks)
+  std::string propensity = "batch";    // N_j of the loss: batch (arm counts of the global batch) | design (p_j N)
+  // run
+  int epochs = 10;
+  int64_t max_steps = 0;  // stop (with a checkpoint) after this many global steps: a partial, resumable run
+  uint64_t seed = 0;
+  std::string dtype = "float32";  // float32 | float64
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+  std::string fused = "auto";     // auto: the loss's closed-form score gradient when it has one | off: autograd
+  // outputs
+  std::string output = "run";     // directory: last.ckpt, best.ckpt, model.pt, metrics.jsonl, training_curve.svg
+  int64_t checkpoint_steps = 0;   // also checkpoint every this many steps (0 = at epoch ends only)
+  std::string resume;             // checkpoint to continue from ("" = a fresh run)
+  ValidationConfig validation;
+
+  /// Reads `train` and `validation`; ConfigError naming the key and the fix.
+  static TrainConfig from(const Config& cfg);
+};
+
+}  // namespace dfcl::train

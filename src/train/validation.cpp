@@ -1,0 +1,141 @@
+// \brief ValidationSet: reading the held-out trial rows once, then the decision metrics of a model on them.
+#include "train/validation.h"
+
+#include <fmt/format.h>   // for fmt::format
+#include <torch/torch.h>  // for torch::NoGradGuard
+
+#include <algorithm>  // for std::min, std::max
+#include <chrono>     // for std::chrono
+#include <cmath>      // for std::isfinite
+
+#include "core/error.h"             // for DataError
+#include "data/source.h"            // for RowSource
+#include "metrics/aucc.h"           // for Aucc, roi_scores
+#include "metrics/ipw_path.h"       // for IpwPath
+#include "metrics/policy_value.h"   // for uniform_policy_value
+#include "metrics/rct_sample.h"     // for RctSample, empirical_propensity
+#include "metrics/scorers.h"        // for random_scores
+#include "model/batch.h"            // for to_batch
+#include "train/trained_model.h"    // for predict
+
+namespace dfcl::train {
+
+double ValidationResult::select(SelectMetric metric) const {
+  switch (metric) {
+    case SelectMetric::kEom: return eom_mean;
+    case SelectMetric::kRegret: return regret_mean;
+    case SelectMetric::kAucc: return aucc;
+    case SelectMetric::kLoss: return loss;
+  }
+  return loss;
+}
+
+nlohmann::json ValidationResult::to_json() const {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json j;
+  j["loss"] = num(loss);
+  j["eom_mean"] = num(eom_mean);
+  j["eom"] = nlohmann::json::array();
+  for (size_t k = 0; k < eom.size(); ++k) {
+    nlohmann::json e = {{"budget", eom[k].budget}, {"revenue", eom[k].revenue}, {"cost", eom[k].cost}};
+    if (k < regret.size())
+      e["true_revenue"] = true_revenue[k], e["regret"] = regret[k], e["relative_regret"] = relative_regret[k];
+    j["eom"].push_back(e);
+  }
+  j["aucc"] = num(aucc);
+  j["regret_mean"] = num(regret_mean);
+  j["seconds"] = seconds;
+  return j;
+}
+
+ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split, data::Split which,
+                             const ValidationConfig& cfg, int threads)
+    : threads_(threads), quantiles_(cfg.quantiles) {
+  const data::Meta& meta = src.meta();
+  m_ = meta.num_arms;
+  rows_.reset(meta, 0);
+  const int64_t N = meta.num_rows, chunk = src.chunk_rows();
+  auto eligible = [&](int64_t id, uint8_t s) { return s == uint8_t(data::Source::kRct) && split.of(id) == which; };
+  data::Table t;
+  std::vector<uint8_t> source;
+  int64_t kept = 0;
+  for (int64_t a = 0; a < N && kept < cfg.max_rows; a += chunk) {
+    const int64_t n = std::min(chunk, N - a);
+    src.read_source(a, n, source);
+    int64_t any = 0;
+    for (int64_t i = 0; i < n; ++i) any += eligible(a + i, source[i]);
+    if (!any) continue;
+    src.read(a, n, t);
+    rows_.resize(kept + std::min(any, cfg.max_rows - kept));
+    for (int64_t i = 0; i < n && kept < cfg.max_rows; ++i)
+      if (eligible(t.row_id[i], t.source[i])) rows_.copy_row(kept++, t, i);
+  }
+  if (kept == 0)
+    throw DataError(fmt::format(
+        "{}: no RCT rows fall in the validation split; validation needs held-out randomised-trial rows (source = 0): "
+        "raise the validation share of train.split_fractions or use a dataset with a trial",
+        src.name()));
+  // Budgets: given, or fractions of the costliest arm's mean cost on these rows.
+  metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
+  budgets_ = cfg.budgets;
+  if (budgets_.empty()) {
+    double top = 0;
+    for (int j = 1; j < m_; ++j) top = std::max(top, metrics::uniform_policy_value(s, j).cost);
+    if (!(top > 0))
+      throw DataError(fmt::format("{}: no treatment arm has a positive mean cost on the validation rows, so there is "
+                                  "no default budget; give validation.budgets",
+                                  src.name()));
+    budgets_ = {0.25 * top, 0.5 * top, 0.75 * top};
+  }
+  if (rows_.with_truth) {
+    oracle_ = std::make_unique<metrics::Oracle>(
+        solver::Scores{rows_.rows, m_, rows_.true_revenue.data(), rows_.true_cost.data()}, threads_);
+    const metrics::ScoreTable rnd = metrics::random_scores(rows_.rows, m_, 0, threads_);
+    for (double b : budgets_) random_regret_.push_back(oracle_->regret(rnd.view(), b).regret);
+  }
+}
+
+ValidationSet::~ValidationSet() = default;
+
+ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::Tensor& flat,
+                                         const model::InputScaler& scaler, const loss::Loss& loss,
+                                         const loss::LossContext& ctx) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  ValidationResult r;
+  torch::NoGradGuard no_grad;
+  const metrics::ScoreTable scores = predict(net, scaler, rows_, flat);
+  {  // the loss over all validation rows as one batch
+    model::Batch b = model::to_batch(rows_, flat.scalar_type(), flat.device());
+    const auto o = at::TensorOptions().dtype(at::kFloat);
+    model::Scores s{at::from_blob(const_cast<float*>(scores.r.data()), {scores.n, scores.m}, o)
+                        .to(flat.device(), flat.scalar_type()),
+                    at::from_blob(const_cast<float*>(scores.c.data()), {scores.n, scores.m}, o)
+                        .to(flat.device(), flat.scalar_type())};
+    loss::LossContext vctx;
+    vctx.arm_propensity = ctx.arm_propensity;
+    r.loss = loss.compute(b, s, vctx).item<double>();
+  }
+  metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
+  metrics::IpwPath path(scores.view(), s, threads_);
+  r.eom = metrics::eom_curve(path, budgets_);
+  for (const auto& p : r.eom) r.eom_mean += p.revenue / double(r.eom.size());
+  if (m_ == 2) {
+    const std::vector<double> score = metrics::roi_scores(scores.view());
+    metrics::Aucc a(metrics::AuccInput{s.n, s.arm, s.revenue, s.cost, score.data(), 1}, quantiles_);
+    r.aucc = a.result().aucc;
+  }
+  if (oracle_) {
+    r.regret_mean = 0;
+    for (double b : budgets_) {
+      const metrics::Regret g = oracle_->regret(scores.view(), b);
+      r.true_revenue.push_back(g.policy.revenue);
+      r.regret.push_back(g.regret);
+      r.relative_regret.push_back(g.relative_regret);
+      r.regret_mean += g.regret / double(budgets_.size());
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace dfcl::train

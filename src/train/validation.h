@@ -1,0 +1,67 @@
+// \brief Validation during training: the held-out RCT rows in memory, and the decision metrics of a model on them
+// (EOM at the budgets, AUCC for two arms, oracle regret on synthetic data, the training loss).
+//
+// Every rank holds the same validation rows (bounded by validation.max_rows) and computes the same numbers, so
+// best-checkpoint and early-stopping decisions agree on every rank without a collective.
+#pragma once
+#include <nlohmann/json.hpp>  // for nlohmann::json
+
+#include <cstdint>  // for int64_t
+#include <memory>   // for std::unique_ptr
+#include <string>   // for std::string
+#include <vector>   // for std::vector
+
+#include "data/loader.h"          // for SplitSpec, Split
+#include "data/schema.h"          // for Table, Meta
+#include "loss/loss.h"            // for Loss, LossContext
+#include "metrics/eom.h"          // for EomPoint
+#include "metrics/oracle.h"       // for Oracle
+#include "metrics/score_table.h"  // for ScoreTable
+#include "model/input_scaler.h"   // for InputScaler
+#include "model/uplift_net.h"     // for UpliftNet
+#include "train/train_config.h"   // for ValidationConfig
+
+namespace dfcl::data {
+class RowSource;
+}
+
+namespace dfcl::train {
+
+struct ValidationResult {
+  double loss = 0;                       // the training loss over all validation rows (one batch)
+  std::vector<metrics::EomPoint> eom;    // per budget: IPW revenue and spend of the model's dual policy
+  double eom_mean = 0;                   // mean EOM over the budgets
+  double aucc = std::numeric_limits<double>::quiet_NaN();  // two arms only
+  std::vector<double> true_revenue, regret, relative_regret;  // per budget; synthetic data only
+  double regret_mean = std::numeric_limits<double>::quiet_NaN();
+  double seconds = 0;
+  /// The value of `metric` (validation.metric).
+  double select(SelectMetric metric) const;
+  nlohmann::json to_json() const;
+};
+
+class ValidationSet {
+ public:
+  /// Reads the RCT rows of `which` split from `source` (the first `cfg.max_rows` in row order). Throws DataError
+  /// when there are none. Budgets default to 0.25/0.5/0.75 of the costliest arm's mean cost on these rows.
+  ValidationSet(data::RowSource& source, const data::SplitSpec& split, data::Split which,
+                const ValidationConfig& cfg, int threads);
+  ~ValidationSet();
+
+  const data::Table& rows() const { return rows_; }
+  const std::vector<double>& budgets() const { return budgets_; }
+  bool has_truth() const { return oracle_ != nullptr; }
+  /// Regret of random targeting at each budget (for scale; computed once).
+  const std::vector<double>& random_regret() const { return random_regret_; }
+
+  ValidationResult evaluate(const model::UpliftNet& net, const at::Tensor& flat, const model::InputScaler& scaler,
+                            const loss::Loss& loss, const loss::LossContext& ctx) const;
+
+ private:
+  data::Table rows_;
+  int m_ = 0, threads_ = 0, quantiles_ = 200;
+  std::vector<double> budgets_, random_regret_;
+  std::unique_ptr<metrics::Oracle> oracle_;
+};
+
+}  // namespace dfcl::train
