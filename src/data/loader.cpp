@@ -94,6 +94,7 @@ void Loader::plan_shards() {
     }
     int64_t E = 0;
     for (auto n : per_chunk) E += n;
+    chunk_eligible_ = per_chunk;  // start_epoch skips chunks without an eligible row (no read, same batches)
     shard_rows_.assign(R, 0);
     for (int q = 0; q < R; ++q) shard_rows_[q] = E * (q + 1) / R - E * q / R;
     // Shard r starts at the eligible row number E*r/R (pass 2 rescans only the chunks holding a boundary).
@@ -136,7 +137,9 @@ void Loader::start_epoch(int64_t epoch) {
   if (opt_.shuffle)
     for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng_.next() % i]);
   std::vector<std::pair<int64_t, int64_t>> ranges;
-  for (int64_t c : order) ranges.emplace_back(std::max(begin_, c * C), std::min(end_, (c + 1) * C));
+  for (int64_t c : order)
+    if (chunk_eligible_.empty() || chunk_eligible_[size_t(c)] > 0)
+      ranges.emplace_back(std::max(begin_, c * C), std::min(end_, (c + 1) * C));
   // Keep only eligible rows, compacting in place (runs on the prefetch thread).
   auto keep_eligible = [this](Table& t) {
     int64_t kept = 0;

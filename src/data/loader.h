@@ -84,6 +84,7 @@ class Loader {
   LoaderOptions opt_;
   int64_t begin_ = 0, end_ = 0, batches_per_epoch_ = 0;
   std::vector<int64_t> shard_rows_;
+  std::vector<int64_t> chunk_eligible_;  // eligible rows per chunk (filtered plans only; empty = all eligible)
   // epoch state
   std::unique_ptr<ChunkPrefetcher> reader_;  // this epoch's chunks, in shuffled order, filtered
   Table chunk_, buffer_, last_;
