@@ -18,13 +18,20 @@ std::vector<Command>& registry() {
 }
 
 void add_common_options(CLI::App* cmd, CommonOptions& o) {
-  cmd->add_option("-c,--config", o.config, "YAML config file (see configs/ and docs/cli.md)");
+  cmd->add_option("-c,--config", o.configs,
+                  "YAML config file (see configs/ and docs/cli.md); repeat to layer files, later ones win key by key")
+      ->type_name("FILE");
   cmd->add_option("--set", o.sets, "override a config key: --set section.key=value (repeatable)")->type_name("KEY=VALUE");
   cmd->add_option("--json", o.json_out, "write the JSON result to FILE instead of stdout")->type_name("FILE");
   cmd->add_flag("--dump-config", o.dump_config, "print the effective configuration and exit");
 }
 
-Config load_config(const CommonOptions& o) { return Config::load(o.config, o.sets); }
+Config load_config(const CommonOptions& o) {
+  Config cfg = Config::load(o.configs.empty() ? std::string() : o.configs.front());
+  for (size_t i = 1; i < o.configs.size(); ++i) cfg.merge(Config::load(o.configs[i]));
+  for (const auto& s : o.sets) cfg.set(s);
+  return cfg;
+}
 
 bool dumped(const Config& cfg, const CommonOptions& o) {
   if (o.dump_config) std::cout << cfg.dump() << std::endl;

@@ -13,7 +13,7 @@ namespace dfcl::cli {
 
 /// Options every config-driven command takes.
 struct CommonOptions {
-  std::string config;              // -c/--config FILE (YAML)
+  std::vector<std::string> configs;  // -c/--config FILE (YAML), repeatable: later files win key by key
   std::vector<std::string> sets;   // --set a.b=value (repeatable)
   std::string json_out;            // --json FILE: write results there instead of stdout
   bool dump_config = false;        // --dump-config: print the effective config and exit
