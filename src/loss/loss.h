@@ -31,6 +31,12 @@ struct LossContext {
   std::vector<double> arm_rows;
   /// Total weight N to normalise by (e.g. summed over ranks); 0: the batch's weight sum.
   double total_weight = 0;
+  /// Sums (or maximises) values across ranks in place; the trainer wires them to its Communicator. Empty: one
+  /// process. Losses that need global quantities inside a step (the primal λ* bisection) reduce through these.
+  std::function<void(std::vector<double>&)> reduce_sum, reduce_max;
+  /// λ* per training budget found by the trainer on an RCT sample at the start of the epoch (losses whose
+  /// lambda_budgets() is non-empty and lambda_source() is "sample"); empty otherwise.
+  std::vector<double> sample_lambda;
 };
 
 class Loss {
@@ -47,6 +53,17 @@ class Loss {
     (void)batch, (void)scores, (void)ctx, (void)value, (void)d_r, (void)d_c;
     return false;
   }
+  /// Factor models (DHCL, DRP) learn decision factors instead of outcome tables: θ (B x (M-1), no graph), step k's
+  /// factor for arm k-1 -> k, from the net's raw r_hat. Undefined for outcome models (the default). Where a factor
+  /// model's scores are needed (validation, evaluate, allocate), metrics::factor_scores turns θ into tables.
+  virtual at::Tensor decision_factors(const at::Tensor& r_hat) const {
+    (void)r_hat;
+    return {};
+  }
+  /// Per-capita training budgets whose primal λ* the loss needs, and where λ* comes from: "batch" (the loss finds it
+  /// on each batch) or "sample" (the trainer finds it on an RCT sample each epoch and passes it in sample_lambda).
+  virtual std::vector<double> lambda_budgets() const { return {}; }
+  virtual std::string lambda_source() const { return "batch"; }
   /// The registry name ("tsm_sl").
   virtual std::string name() const = 0;
 };
@@ -82,4 +99,7 @@ void add_loss(const std::string& name, LossFactory factory);
 /// The built-in losses, one X(Class) each; loss.cpp calls their registrars on first use of the registry.
 #define DFCL_BUILTIN_LOSSES(X) \
   X(TsmSl)                     \
-  X(FactualLoss)
+  X(FactualLoss)               \
+  X(Pll) X(Merl) X(Ppl)         \
+  X(Dhcl) X(Drp)                \
+  X(Ifd) X(IfdSoftmax) X(Pifd)

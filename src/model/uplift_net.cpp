@@ -1,27 +1,16 @@
 // \brief UpliftNet: layout construction, deterministic init, the functional forward, the autograd-free training
-// path (forward_train / backward, with CPU kernels for dense float32 chains), save/load by name.
+// path (forward_train / backward; dense float32 chains on the CPU kernels of dense_cpu.h), save/load by name.
 #include "model/uplift_net.h"
 
 #include <fmt/format.h>   // for fmt::format
 #include <fmt/ranges.h>   // for fmt::join (its home since fmt 11)
 #include <torch/torch.h>  // for at::addmm, at::baddbmm, torch::NoGradGuard
 
-#include <atomic>       // for std::atomic
-#include <cmath>        // for std::sqrt
-#include <type_traits>  // for std::remove_reference_t
+#include <cmath>  // for std::sqrt
 
-#if defined(__unix__)
-#include <dlfcn.h>  // for dlsym (the OpenMP runtime's GOMP_parallel)
-#endif
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>  // for the AVX2 kernels of the CPU training path
-#define DFCL_DENSE_AVX2 1
-#endif
-
-#include "core/error.h"     // for DataError
-#include "core/parallel.h"  // for parallel_for
-#include "core/rng.h"       // for Rng
+#include "core/error.h"       // for DataError
+#include "core/rng.h"         // for Rng
+#include "model/dense_cpu.h"  // for dense::forward, dense::backward (the CPU kernels)
 
 namespace dfcl::model {
 namespace {
@@ -46,254 +35,6 @@ at::Tensor& ensure(at::Tensor& buf, at::IntArrayRef sizes, const at::TensorOptio
     buf = at::empty(sizes, o);
   return buf;
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// CPU kernels of the training path for float32 chains of dense layers (shared trunk, no head hidden layers, relu or
-// leaky_relu: the `criteo` preset and its kin). OpenBLAS runs these skinny products (B x 12..64 by 12..64 x 10..64)
-// at 20-35 GFLOP/s on one core and its threads neither scale nor share the cores well with ATen's; these kernels
-// reach 45-80 GFLOP/s, fuse bias, activation and its derivative into the products, and run a step's row tiles on
-// at::get_num_threads() threads with dynamic scheduling, two joins per step (forward, backward).
-namespace dense {
-constexpr int64_t kTile = 128;  // rows per tile: a tile's activations stay in L2
-
-// Epilogues: forward (acc starts at the bias, then the activation), weight gradient (C += acc), input gradient
-// (C = acc * act'(saved output)).
-enum class Ep { kBiasAct, kAccumulate, kMask };
-struct EpArgs {
-  const float* bias = nullptr;   // kBiasAct: n values
-  bool act = false;              // kBiasAct: apply the activation
-  float slope = 0;               // relu: 0; leaky_relu: its negative slope
-  const float* saved = nullptr;  // kMask: the activation's output, same shape as C
-  int64_t lds = 0;
-};
-
-bool supported() {
-#ifdef DFCL_DENSE_AVX2
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-#else
-  return false;
-#endif
-}
-
-#ifdef DFCL_DENSE_AVX2
-#define DFCL_AVX2 __attribute__((target("avx2,fma")))
-// Eight floats at q; only the first lanes of `mask` when `masked` (then the rest are 0 and never read).
-DFCL_AVX2 inline __m256 load8(const float* q, bool masked, __m256i mask) {
-  return masked ? _mm256_maskload_ps(q, mask) : _mm256_loadu_ps(q);
-}
-
-// C[i, j] = epilogue(sum_p P[i*pi + p*pp] Q[p*ldq + j]) for i < MR, j < 8 NV; with TAIL the last 8 columns are
-// masked (loads and stores). Accumulators stay in registers: MR x NV <= 12 ymm.
-template <int MR, int NV, bool TAIL, Ep E>
-DFCL_AVX2 inline void micro(int64_t K, const float* P, int64_t pi, int64_t pp, const float* Q, int64_t ldq, float* C,
-                            int64_t ldc, __m256i mask, const EpArgs& e, int64_t i0, int64_t j0) {
-  __m256 acc[MR][NV];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v)
-      acc[i][v] = E == Ep::kBiasAct ? load8(e.bias + j0 + 8 * v, TAIL && v == NV - 1, mask) : _mm256_setzero_ps();
-  for (int64_t p = 0; p < K; ++p) {
-    __m256 q[NV];
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) q[v] = load8(Q + p * ldq + 8 * v, TAIL && v == NV - 1, mask);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      const __m256 a = _mm256_broadcast_ss(P + i * pi + p * pp);
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, q[v], acc[i][v]);
-    }
-  }
-  const __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(e.slope);
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) {
-      float* c = C + i * ldc + 8 * v;
-      __m256 r = acc[i][v];
-      if (E == Ep::kBiasAct) {
-        if (e.act) r = e.slope == 0 ? _mm256_max_ps(r, zero) : _mm256_max_ps(r, _mm256_mul_ps(r, slope));
-      } else if (E == Ep::kAccumulate) {
-        r = _mm256_add_ps(r, load8(c, TAIL && v == NV - 1, mask));
-      } else {  // the activation's derivative from its output: 1 where it is > 0, else the slope
-        const __m256 pos =
-            _mm256_cmp_ps(load8(e.saved + (i0 + i) * e.lds + j0 + 8 * v, TAIL && v == NV - 1, mask), zero, _CMP_GT_OQ);
-        r = _mm256_blendv_ps(_mm256_mul_ps(r, slope), r, pos);
-      }
-      if (TAIL && v == NV - 1)
-        _mm256_maskstore_ps(c, mask, r);
-      else
-        _mm256_storeu_ps(c, r);
-    }
-}
-
-template <int MR, Ep E>
-DFCL_AVX2 void row_block(int64_t n, int64_t K, const float* P, int64_t pi, int64_t pp, const float* Q, int64_t ldq,
-                         float* C, int64_t ldc, const EpArgs& e, int64_t i0) {
-  for (int64_t j0 = 0; j0 < n; j0 += 16) {
-    const int64_t r = n - j0;
-    const int lanes = int(r >= 16 ? 8 : (r > 8 ? r - 8 : r));
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    if (r >= 16)
-      micro<MR, 2, false, E>(K, P, pi, pp, Q + j0, ldq, C + j0, ldc, mask, e, i0, j0);
-    else if (r > 8)
-      micro<MR, 2, true, E>(K, P, pi, pp, Q + j0, ldq, C + j0, ldc, mask, e, i0, j0);
-    else if (r == 8)
-      micro<MR, 1, false, E>(K, P, pi, pp, Q + j0, ldq, C + j0, ldc, mask, e, i0, j0);
-    else
-      micro<MR, 1, true, E>(K, P, pi, pp, Q + j0, ldq, C + j0, ldc, mask, e, i0, j0);
-  }
-}
-
-// C (m x n, row stride ldc) = epilogue(P Q): P is m x K with strides (pi, pp), Q is K x n with row stride ldq.
-template <Ep E>
-DFCL_AVX2 void gemm(int64_t m, int64_t n, int64_t K, const float* P, int64_t pi, int64_t pp, const float* Q,
-                    int64_t ldq, float* C, int64_t ldc, const EpArgs& e) {
-  int64_t i = 0;
-  for (; i + 6 <= m; i += 6) row_block<6, E>(n, K, P + i * pi, pi, pp, Q, ldq, C + i * ldc, ldc, e, i);
-  const float* Pi = P + i * pi;
-  float* Ci = C + i * ldc;
-  switch (m - i) {
-    case 5:
-      row_block<5, E>(n, K, Pi, pi, pp, Q, ldq, Ci, ldc, e, i);
-      break;
-    case 4:
-      row_block<4, E>(n, K, Pi, pi, pp, Q, ldq, Ci, ldc, e, i);
-      break;
-    case 3:
-      row_block<3, E>(n, K, Pi, pi, pp, Q, ldq, Ci, ldc, e, i);
-      break;
-    case 2:
-      row_block<2, E>(n, K, Pi, pi, pp, Q, ldq, Ci, ldc, e, i);
-      break;
-    case 1:
-      row_block<1, E>(n, K, Pi, pi, pp, Q, ldq, Ci, ldc, e, i);
-      break;
-    default:
-      break;
-  }
-}
-
-// acc[o] += sum_r dz[r*ld + o]: the bias gradient of a tile
-DFCL_AVX2 void column_sums(int64_t rows, int64_t n, const float* dz, int64_t ld, float* acc) {
-  for (int64_t j0 = 0; j0 < n; j0 += 8) {
-    const bool masked = n - j0 < 8;
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - j0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int64_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
-      s0 = _mm256_add_ps(s0, load8(dz + r * ld + j0, masked, mask));
-      s1 = _mm256_add_ps(s1, load8(dz + (r + 1) * ld + j0, masked, mask));
-    }
-    if (r < rows) s0 = _mm256_add_ps(s0, load8(dz + r * ld + j0, masked, mask));
-    const __m256 sum = _mm256_add_ps(load8(acc + j0, masked, mask), _mm256_add_ps(s0, s1));
-    if (masked)
-      _mm256_maskstore_ps(acc + j0, mask, sum);
-    else
-      _mm256_storeu_ps(acc + j0, sum);
-  }
-}
-// exp(x) in float32 (Cephes' expf: range reduction by ln 2 and a degree-5 polynomial, ~1 ulp; x clamped to
-// [-88.38, 88.38]).
-DFCL_AVX2 inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f)), _mm256_set1_ps(88.3762626647949f));
-  const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-// Output transforms of a tile (rows x K, row stride K): s = sigmoid(z) in the columns flagged in `sig` (one flag
-// per column, as 0 / -1 lanes), s = z elsewhere.
-DFCL_AVX2 void output_transform(int64_t rows, int64_t K, const int32_t* sig, const float* z, float* s) {
-  const __m256 one = _mm256_set1_ps(1.f);
-  for (int64_t j0 = 0; j0 < K; j0 += 8) {
-    const bool masked = K - j0 < 8;
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(K - j0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256 use = _mm256_castsi256_ps(_mm256_maskload_epi32(sig + j0, mask));
-    for (int64_t r = 0; r < rows; ++r) {
-      const __m256 v = load8(z + r * K + j0, masked, mask);
-      const __m256 sg = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
-      const __m256 out = _mm256_blendv_ps(v, sg, use);
-      if (masked)
-        _mm256_maskstore_ps(s + r * K + j0, mask, out);
-      else
-        _mm256_storeu_ps(s + r * K + j0, out);
-    }
-  }
-}
-
-// dL/dz of a tile from dL/ds (d_r: columns 0..M-1, d_c: M..K-1, row strides M) and s: d s (1 - s) in the sigmoid
-// columns, d elsewhere; written to g (rows x K).
-DFCL_AVX2 void output_transform_backward(int64_t rows, int64_t M, const int32_t* sig, const float* d_r,
-                                         const float* d_c, const float* s, float* g) {
-  const int64_t K = 2 * M;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t k = 0; k < K; ++k) {
-      const float d = k < M ? d_r[r * M + k] : d_c[r * M + k - M];
-      const float v = s[r * K + k];
-      g[r * K + k] = sig[k] ? d * ((1 - v) * v) : d;
-    }
-}
-#undef DFCL_AVX2
-#else
-template <Ep E>
-void gemm(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
-          const EpArgs&) {}
-void column_sums(int64_t, int64_t, const float*, int64_t, float*) {}
-void output_transform(int64_t, int64_t, const int32_t*, const float*, float*) {}
-void output_transform_backward(int64_t, int64_t, const int32_t*, const float*, const float*, const float*, float*) {}
-#endif
-
-// libgomp's entry point for `#pragma omp parallel` (this file is not compiled with -fopenmp), looked up at run time
-// in the OpenMP runtime that LibTorch loaded; null without one. Running the tiles on ATen's own OpenMP team matters:
-// after any ATen op that went parallel (a batch copy, an optimiser's sqrt) its idle workers spin for a while, and
-// threads of our own would then fight them for the cores (measured: a step at batch 4096 took 2x longer).
-using GompParallel = void (*)(void (*)(void*), void*, unsigned, unsigned);
-GompParallel gomp_parallel() {
-#if defined(__unix__)
-  static const auto fn = reinterpret_cast<GompParallel>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
-  return fn;
-#else
-  return nullptr;
-#endif
-}
-
-// Runs body(tile, slot) for every tile of rows on up to `threads` threads (slot < threads), dynamically scheduled.
-// body must not throw.
-template <class Fn>
-void for_tiles(int64_t rows, int threads, Fn&& body) {
-  const int64_t tiles = (rows + kTile - 1) / kTile;
-  const int t = int(std::min<int64_t>(std::max(threads, 1), tiles));
-  if (t <= 1) {
-    for (int64_t tile = 0; tile < tiles; ++tile) body(tile, 0);
-    return;
-  }
-  struct Shared {
-    std::remove_reference_t<Fn>* body;
-    int64_t tiles;
-    std::atomic<int64_t> next{0}, slots{0};
-  } shared{&body, tiles};
-  auto run = [](void* p) {
-    auto& s = *static_cast<Shared*>(p);
-    const int64_t slot = s.slots.fetch_add(1);
-    for (int64_t tile; (tile = s.next.fetch_add(1)) < s.tiles;) (*s.body)(tile, slot);
-  };
-  if (GompParallel gomp = gomp_parallel())
-    gomp(run, &shared, unsigned(t), 0);
-  else
-    parallel_for(t, t, [&](int64_t) { run(&shared); });
-}
-}  // namespace dense
 }  // namespace
 
 UpliftNet::UpliftNet(const UpliftNetConfig& config, uint64_t seed, at::ScalarType dtype, at::Device device)
@@ -478,21 +219,15 @@ Scores UpliftNet::forward_train(const at::Tensor& flat, const at::Tensor& x, For
   return {id_r ? zr : sr, id_c ? zc : sc};
 }
 
-// The dense chain on the CPU kernels: every layer is x W^T + b on a (B, in) input (the last one's K heads of width
-// 1 are one layer of width K), so each tile of rows runs through all layers while it is in cache.
+// The dense chain on the CPU kernels (dense_cpu.h): every layer is x W^T + b on a (B, in) input (the last one's K
+// heads of width 1 are one layer of width K), so each tile of rows runs through all layers while it is in cache.
 void UpliftNet::forward_dense(const at::Tensor& flat, ForwardCache& c) const {
   const int64_t B = c.x.size(0), K = cfg_.heads();
   const size_t n = layers_.size();
   const at::TensorOptions o = flat.options();
   c.x = c.x.contiguous();
   c.packed.resize(n), c.bias.resize(n);
-  struct Step {
-    int64_t in, out;
-    const float *wt, *b, *a_in;
-    float* a_out;
-    bool act;
-  };
-  std::vector<Step> steps(n);
+  std::vector<dense::Layer> chain(n);
   for (size_t l = 0; l < n; ++l) {
     const Layer& L = layers_[l];
     const int64_t out = L.stacks == 1 ? L.out : K;
@@ -505,13 +240,10 @@ void UpliftNet::forward_dense(const at::Tensor& flat, ForwardCache& c) const {
     at::Tensor& wt = ensure(c.packed[l], {L.in, out}, o);
     wt.copy_(W.reshape({out, L.in}).t());
     ensure(c.acts[l], {B, out}, o);
-    steps[l] = {L.in,
-                out,
-                wt.data_ptr<float>(),
-                c.bias[l].data_ptr<float>(),
-                (l == 0 ? c.x : c.acts[l - 1]).data_ptr<float>(),
-                c.acts[l].data_ptr<float>(),
-                L.hidden};
+    dense::Layer& d = chain[l];
+    d.in = L.in, d.out = out, d.wt = wt.data_ptr<float>(), d.bias = c.bias[l].data_ptr<float>();
+    d.input = (l == 0 ? c.x : c.acts[l - 1]).data_ptr<float>(), d.output = c.acts[l].data_ptr<float>();
+    d.act = L.hidden;
   }
   // Identity and sigmoid outputs are computed in the tiles too (softplus: by ATen in forward_train).
   const bool sig_r = revenue_out_ == OutputTransform::kSigmoid, sig_c = cost_out_ == OutputTransform::kSigmoid;
@@ -520,19 +252,10 @@ void UpliftNet::forward_dense(const at::Tensor& flat, ForwardCache& c) const {
   for (int64_t k = 0; k < K; ++k) c.sigmoid_columns[size_t(k)] = (k < K / 2 ? sig_r : sig_c) ? -1 : 0;
   float* scores = nullptr;
   if (c.dense_out && (sig_r || sig_c)) scores = ensure(c.scores, {B, K}, o).data_ptr<float>();
-  dense::EpArgs e;
-  e.slope = act_ == Activation::kLeakyRelu ? 0.01f : 0.f;
-  dense::for_tiles(B, at::get_num_threads(), [&](int64_t tile, int64_t) {
-    const int64_t r0 = tile * dense::kTile, rows = std::min(dense::kTile, B - r0);
-    for (const Step& s : steps) {
-      dense::EpArgs el = e;
-      el.bias = s.b, el.act = s.act;
-      dense::gemm<dense::Ep::kBiasAct>(rows, s.out, s.in, s.a_in + r0 * s.in, s.in, 1, s.wt, s.out,
-                                       s.a_out + r0 * s.out, s.out, el);
-    }
-    if (scores)
-      dense::output_transform(rows, K, c.sigmoid_columns.data(), steps.back().a_out + r0 * K, scores + r0 * K);
-  });
+  dense::Chain ch;
+  ch.layers = chain.data(), ch.n = n, ch.rows = B, ch.sigmoid_columns = c.sigmoid_columns.data();
+  ch.slope = act_ == Activation::kLeakyRelu ? 0.01f : 0.f;
+  dense::forward(ch, scores);
   c.logits = c.acts.back();  // (B, K)
 }
 
@@ -541,26 +264,18 @@ void UpliftNet::backward_dense(const at::Tensor& flat, ForwardCache& c, const at
   const int64_t B = c.x.size(0), K = cfg_.heads();
   const size_t n = layers_.size();
   const at::TensorOptions o = flat.options();
-  struct Step {
-    int64_t in, out, w_off, b_off;
-    const float *w, *a_in, *saved;  // saved: the previous layer's output (its activation's derivative)
-  };
-  std::vector<Step> steps(n);
-  int64_t total = 0, widest = 0;
+  std::vector<dense::Layer> chain(n);
   for (size_t l = 0; l < n; ++l) {
     const Layer& L = layers_[l];
-    const int64_t out = L.stacks == 1 ? L.out : K;
     const at::Tensor W = L.arm_column ? c.w_eff[l] : layout_.view(flat, L.weight);  // (out, in) in memory
-    steps[l] = {L.in,
-                out,
-                total,
-                total + out * L.in,
-                W.data_ptr<float>(),
-                (l == 0 ? c.x : c.acts[l - 1]).data_ptr<float>(),
-                l == 0 ? nullptr : c.acts[l - 1].data_ptr<float>()};
-    total += out * L.in + out;
-    widest = std::max(widest, std::max(L.in, K));
+    dense::Layer& d = chain[l];
+    d.in = L.in, d.out = L.stacks == 1 ? L.out : K, d.w = W.data_ptr<float>();
+    d.input = (l == 0 ? c.x : c.acts[l - 1]).data_ptr<float>(), d.output = c.acts[l].data_ptr<float>();
+    d.act = L.hidden;
   }
+  dense::Chain ch;
+  ch.layers = chain.data(), ch.n = n, ch.rows = B, ch.sigmoid_columns = c.sigmoid_columns.data();
+  ch.slope = act_ == Activation::kLeakyRelu ? 0.01f : 0.f;
   // dL/dlogits: from d_r, d_c and the scores tile by tile (dense_out), or computed by ATen in backward().
   const bool transforms = c.dense_out;
   const at::Tensor dr = transforms ? d_r.to(at::kFloat).contiguous() : at::Tensor();
@@ -568,49 +283,20 @@ void UpliftNet::backward_dense(const at::Tensor& flat, ForwardCache& c, const at
   const float* scores =
       transforms && c.scores.defined() && c.scores.size(0) == B ? c.scores.data_ptr<float>() : nullptr;
   if (transforms && !scores) scores = c.logits.data_ptr<float>();  // identity outputs: no flag is set, s unused
-  const int64_t M = cfg_.arms;
-  const int64_t tiles = (B + dense::kTile - 1) / dense::kTile;
-  const int threads = int(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), tiles)));
+  const int threads = dense::threads(B);
+  const int64_t total = dense::grad_size(ch);
   at::Tensor& acc = ensure(c.grad_acc, {threads, total}, o);  // per-thread sums of dL/dW, dL/db
-  acc.zero_();
-  at::Tensor& scratch = ensure(c.scratch, {threads, 2, dense::kTile * widest}, o);
-  float* acc_p = acc.data_ptr<float>();
-  float* scratch_p = scratch.data_ptr<float>();
-  const float* dlogits = transforms ? nullptr : c.grad_logits.data_ptr<float>();
-  dense::EpArgs mask;
-  mask.slope = act_ == Activation::kLeakyRelu ? 0.01f : 0.f;
-  dense::for_tiles(B, threads, [&](int64_t tile, int64_t slot) {
-    const int64_t r0 = tile * dense::kTile, rows = std::min(dense::kTile, B - r0);
-    float* g = acc_p + slot * total;
-    float* buf[2] = {scratch_p + slot * 2 * dense::kTile * widest, scratch_p + (slot * 2 + 1) * dense::kTile * widest};
-    const float* dz;  // dL/d(pre-activation output) of the layer, rows of this tile
-    if (transforms) {
-      dense::output_transform_backward(rows, M, c.sigmoid_columns.data(), dr.data_ptr<float>() + r0 * M,
-                                       dc.data_ptr<float>() + r0 * M, scores + r0 * K, buf[1]);
-      dz = buf[1];
-    } else {
-      dz = dlogits + r0 * K;
-    }
-    int64_t ld = K;
-    for (size_t l = n; l-- > 0;) {
-      const Step& s = steps[l];
-      dense::gemm<dense::Ep::kAccumulate>(s.out, s.in, rows, dz, 1, ld, s.a_in + r0 * s.in, s.in, g + s.w_off, s.in,
-                                          mask);
-      dense::column_sums(rows, s.out, dz, ld, g + s.b_off);
-      if (l == 0) break;
-      dense::EpArgs m = mask;
-      m.saved = s.saved + r0 * s.in, m.lds = s.in;
-      float* next = dz == buf[0] ? buf[1] : buf[0];
-      dense::gemm<dense::Ep::kMask>(rows, s.in, s.out, dz, ld, 1, s.w, s.in, next, s.in, m);
-      dz = next, ld = s.in;
-    }
-  });
+  at::Tensor& scratch = ensure(c.scratch, {threads, dense::scratch_size(ch)}, o);
+  dense::backward(ch, transforms ? dr.data_ptr<float>() : nullptr, transforms ? dc.data_ptr<float>() : nullptr, scores,
+                  transforms ? nullptr : c.grad_logits.data_ptr<float>(), threads, acc.data_ptr<float>(),
+                  scratch.data_ptr<float>());
   const at::Tensor sum = threads > 1 ? acc.sum(0) : acc[0];
-  for (size_t l = 0; l < n; ++l) {
+  for (size_t l = 0, off = 0; l < n; ++l) {
     const Layer& L = layers_[l];
-    const Step& s = steps[l];
+    const int64_t out = chain[l].out;
     at::Tensor gW = layout_.view(grad, L.weight), gb = layout_.view(grad, L.bias);
-    const at::Tensor sw = sum.narrow(0, s.w_off, s.out * s.in), sb = sum.narrow(0, s.b_off, s.out);
+    const at::Tensor sw = sum.narrow(0, int64_t(off), out * L.in), sb = sum.narrow(0, int64_t(off) + out * L.in, out);
+    off += size_t(out * L.in + out);
     gb.copy_(sb.view(gb.sizes()));
     if (L.arm_column) {
       gW.narrow(2, 0, L.in).copy_(sw.view({K, 1, L.in}));

@@ -34,7 +34,7 @@ struct ForwardCache {
   at::Tensor logits;              // B x 2M raw head outputs (a view of acts.back())
   at::Tensor scores;              // B x 2M after the output transforms (unused when both are the identity)
   at::Tensor grad_logits;         // B x 2M: dL/dlogits (a view of grads.back())
-  // The CPU kernels' path (float32 dense chains, see uplift_net.cpp): which path forward took, and its buffers.
+  // The CPU kernels' path (float32 dense chains, dense_cpu.h): which path forward took, and its buffers.
   bool dense = false;
   bool dense_out = false;                // ... and applied the output transforms in its tiles
   std::vector<int32_t> sigmoid_columns;  // per logit column: -1 where the output transform is the sigmoid

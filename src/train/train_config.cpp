@@ -46,6 +46,8 @@ TrainConfig TrainConfig::from(const Config& cfg) {
         "train.propensity is '{}'; use batch (N_j = arm rows of the global batch) or design (N_j = p_j N with the "
         "dataset's rct_propensity)",
         t.propensity));
+  t.lambda_sample_rows = cfg.get<int64_t>("train.lambda_sample_rows", 100000);
+  require_at_least("train.lambda_sample_rows", t.lambda_sample_rows, int64_t(1), "RCT rows for the epoch's λ*");
   t.epochs = cfg.get<int>("train.epochs", 10);
   require_at_least("train.epochs", t.epochs, 1, "passes over the training rows");
   t.max_steps = cfg.get<int64_t>("train.max_steps", 0);
@@ -65,6 +67,10 @@ TrainConfig TrainConfig::from(const Config& cfg) {
   t.checkpoint_steps = cfg.get<int64_t>("train.checkpoint_steps", 0);
   require_at_least("train.checkpoint_steps", t.checkpoint_steps, int64_t(0), "0 = at epoch ends only");
   t.resume = cfg.get<std::string>("train.resume", "");
+  t.init_from = cfg.get<std::string>("train.init_from", "");
+  if (!t.resume.empty() && !t.init_from.empty())
+    throw ConfigError("train.resume and train.init_from are both set; resume continues a run, init_from starts a new "
+                      "one from another run's parameters: keep one");
 
   ValidationConfig& v = t.validation;
   v.budgets = cfg.get<std::vector<double>>("validation.budgets", {});

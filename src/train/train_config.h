@@ -41,6 +41,7 @@ struct TrainConfig {
   bool standardize = true;          // fit an InputScaler on the training rows
   int64_t standardize_rows = 1000000;  // rows scanned for it (split across ranks)
   std::string propensity = "batch";    // N_j of the loss: batch (arm counts of the global batch) | design (p_j N)
+  int64_t lambda_sample_rows = 100000;  // RCT training rows for λ* of losses with lambda_source = sample
   // run
   int epochs = 10;
   int64_t max_steps = 0;  // stop (with a checkpoint) after this many global steps: a partial, resumable run
@@ -52,6 +53,7 @@ struct TrainConfig {
   std::string output = "run";     // directory: last.ckpt, best.ckpt, model.pt, metrics.jsonl, training_curve.svg
   int64_t checkpoint_steps = 0;   // also checkpoint every this many steps (0 = at epoch ends only)
   std::string resume;             // checkpoint to continue from ("" = a fresh run)
+  std::string init_from;          // start a fresh run from this checkpoint's parameters and input scaler (fine-tuning)
   ValidationConfig validation;
 
   /// Reads `train` and `validation`; ConfigError naming the key and the fix.

@@ -11,10 +11,16 @@
 #include "core/config.h"      // for Config
 #include "core/error.h"       // for DataError
 #include "data/schema.h"      // for Meta, Table
+#include "loss/loss.h"            // for Loss, make_loss
+#include "metrics/factor_scores.h"  // for factor_scores
 #include "model/batch.h"      // for to_batch
 #include "train/checkpoint.h" // for read_checkpoint
 
 namespace dfcl::train {
+
+TrainedModel::TrainedModel() = default;
+TrainedModel::TrainedModel(TrainedModel&&) noexcept = default;
+TrainedModel::~TrainedModel() = default;
 
 void TrainedModel::check_compatible(const data::Meta& meta, const std::string& where) const {
   if (meta.num_features != net->config().features || meta.num_arms != net->config().arms)
@@ -64,14 +70,21 @@ TrainedModel load_trained_model(const std::string& path, const std::string& devi
   }
   m.net->flat().requires_grad_(false);
   m.scaler = model::InputScaler::from_tensors(ck.tensors, features, path);
+  m.loss = loss::make_loss(cfg.sub("loss"));
+  if (st.contains("step_costs")) m.step_costs = st["step_costs"].get<std::vector<double>>();
   if (st.contains("feature_names")) m.feature_names = st["feature_names"].get<std::vector<std::string>>();
   if (st.contains("arm_names")) m.arm_names = st["arm_names"].get<std::vector<std::string>>();
   m.origin = path;
   return m;
 }
 
+metrics::ScoreTable predict(const TrainedModel& m, const data::Table& rows) {
+  const ScoreMap map{m.loss.get(), m.step_costs};
+  return predict(*m.net, m.scaler, rows, {}, &map);
+}
+
 metrics::ScoreTable predict(const model::UpliftNet& net, const model::InputScaler& scaler, const data::Table& rows,
-                            const at::Tensor& flat_in, int64_t block) {
+                            const at::Tensor& flat_in, const ScoreMap* map, int64_t block) {
   torch::NoGradGuard no_grad;
   const at::Tensor& flat = flat_in.defined() ? flat_in : net.flat();
   const int64_t n = rows.rows;
@@ -89,6 +102,18 @@ metrics::ScoreTable predict(const model::UpliftNet& net, const model::InputScale
                        .to(flat.device(), flat.scalar_type(), false, /*copy=*/true);
     scaler.apply_(x);
     const model::Scores s = net.forward(flat, x);
+    const at::Tensor theta = map && map->loss ? map->loss->decision_factors(s.r_hat) : at::Tensor();
+    if (theta.defined()) {  // a factor model: tables from θ and the step costs
+      const at::Tensor t = theta.to(at::kCPU, at::kFloat).contiguous();
+      if (map->step_costs.size() != size_t(m - 1))
+        throw DataError(fmt::format("predict: the factor model needs {} step costs, the checkpoint holds {}; it was "
+                                    "written by an older dfcl: retrain",
+                                    m - 1, map->step_costs.size()));
+      const metrics::ScoreTable f = metrics::factor_scores(t.data_ptr<float>(), b, m - 1, map->step_costs);
+      std::memcpy(out.r.data() + a * m, f.r.data(), sizeof(float) * size_t(b * m));
+      std::memcpy(out.c.data() + a * m, f.c.data(), sizeof(float) * size_t(b * m));
+      continue;
+    }
     at::Tensor r = s.r_hat.to(at::kCPU, at::kFloat).contiguous(), c = s.c_hat.to(at::kCPU, at::kFloat).contiguous();
     std::memcpy(out.r.data() + a * m, r.data_ptr<float>(), sizeof(float) * size_t(b * m));
     std::memcpy(out.c.data() + a * m, c.data_ptr<float>(), sizeof(float) * size_t(b * m));

@@ -14,11 +14,27 @@ namespace dfcl::data {
 struct Meta;
 struct Table;
 }  // namespace dfcl::data
+namespace dfcl::loss {
+class Loss;
+}
 
 namespace dfcl::train {
 
+/// How a net's raw outputs become the (r_hat, c_hat) tables the solver and the metrics read: outcome models as they
+/// are; factor models (the loss's decision_factors() is defined: DHCL, DRP) through metrics::factor_scores with the
+/// RCT step costs d_k.
+struct ScoreMap {
+  const loss::Loss* loss = nullptr;  // null: outcome model
+  std::vector<double> step_costs;    // d_k, k = 1..M-1 (factor models)
+};
+
 struct TrainedModel {
+  TrainedModel();
+  TrainedModel(TrainedModel&&) noexcept;
+  ~TrainedModel();
   std::unique_ptr<model::UpliftNet> net;
+  std::unique_ptr<loss::Loss> loss;       // the training loss (decides whether outputs are factors)
+  std::vector<double> step_costs;         // saved by the trainer
   model::InputScaler scaler;
   std::vector<std::string> feature_names;  // the training data's, checked against scored data
   std::vector<std::string> arm_names;
@@ -34,10 +50,9 @@ TrainedModel load_trained_model(const std::string& checkpoint_path, const std::s
 
 /// Scores rows [0, rows.rows) of `rows` in blocks of `block` rows: r_hat and c_hat (N x M, float32) under parameters
 /// `flat` (the net's own when undefined). No autograd; the net's dtype and device.
+/// With a ScoreMap whose loss learns factors, the tables are factor_scores(θ, step_costs).
 metrics::ScoreTable predict(const model::UpliftNet& net, const model::InputScaler& scaler, const data::Table& rows,
-                            const at::Tensor& flat = {}, int64_t block = 65536);
-inline metrics::ScoreTable predict(const TrainedModel& m, const data::Table& rows) {
-  return predict(*m.net, m.scaler, rows);
-}
+                            const at::Tensor& flat = {}, const ScoreMap* map = nullptr, int64_t block = 65536);
+metrics::ScoreTable predict(const TrainedModel& m, const data::Table& rows);
 
 }  // namespace dfcl::train

@@ -20,6 +20,7 @@
 #include "data/schema.h"         // for Table, kSchemaVersion
 #include "data/source.h"         // for RowSource
 #include "dist/communicator.h"   // for Communicator
+#include "loss/decision.h"       // for primal_lambda, row_weights
 #include "loss/loss.h"           // for Loss, make_loss
 #include "metrics/svg_plot.h"    // for write_svg
 #include "model/batch.h"         // for to_batch
@@ -29,6 +30,7 @@
 #include "train/checkpoint.h"    // for Checkpoint, write_checkpoint, read_checkpoint
 #include "train/lr_schedule.h"   // for LrSchedule
 #include "train/optimizer.h"     // for Optimizer, make_optimizer
+#include "train/trained_model.h"  // for predict, load_trained_model
 
 namespace dfcl::train {
 namespace {
@@ -88,6 +90,8 @@ struct Trainer::Impl {
   data::Table table;
   std::vector<double> counts;
   int fused = -1;  // -1: not decided yet
+  data::Table lambda_rows;            // RCT sample for losses with lambda_source() == "sample" (read on first use)
+  std::vector<double> sample_lambda;  // this epoch's λ* per training budget
 
   Impl(const Config& c, data::RowSource& s, dist::Communicator& cm, int th)
       : cfg(c), tc(TrainConfig::from(c)), src(s), comm(cm), threads(th), meta(s.meta()) {
@@ -137,6 +141,7 @@ struct Trainer::Impl {
                 left);
     val = std::make_unique<ValidationSet>(src, tc.split, data::Split::kValidation, tc.validation, threads);
     if (!tc.resume.empty()) restore(tc.resume);
+    else if (!tc.init_from.empty()) init_from(tc.init_from);
     else if (tc.standardize) fit_scaler();
   }
 
@@ -169,8 +174,18 @@ struct Trainer::Impl {
                                               std::vector<double>(all.begin() + F, all.begin() + 2 * F));
   }
 
+  // What every step's loss gets besides the batch: the dataset's RCT propensities, the global batch's per-arm weighted
+  // rows and total weight (one small all-reduce), reductions through the Communicator, and this epoch's λ* (if any).
+  loss::LossContext base_context() {
+    loss::LossContext ctx;
+    if (int(meta.rct_propensity.size()) == meta.num_arms) ctx.arm_propensity = meta.rct_propensity;
+    ctx.reduce_sum = [this](std::vector<double>& v) { comm.allreduce_values(v, dist::ReduceOp::kSum); };
+    ctx.reduce_max = [this](std::vector<double>& v) { comm.allreduce_values(v, dist::ReduceOp::kMax); };
+    ctx.sample_lambda = sample_lambda;
+    return ctx;
+  }
+
   loss::LossContext step_context() {
-    // Per-arm weighted rows of the global batch and its total weight: one small all-reduce.
     const int M = meta.num_arms;
     counts.assign(size_t(M) + 1, 0.0);
     for (int64_t i = 0; i < table.rows; ++i) {
@@ -179,14 +194,30 @@ struct Trainer::Impl {
       counts[size_t(M)] += w;
     }
     comm.allreduce_values(counts);
-    loss::LossContext ctx;
-    if (tc.propensity == "design") {
-      ctx.arm_propensity = meta.rct_propensity;
-    } else {
-      ctx.arm_rows.assign(counts.begin(), counts.begin() + M);
-    }
+    loss::LossContext ctx = base_context();
+    if (tc.propensity == "batch") ctx.arm_rows.assign(counts.begin(), counts.begin() + M);  // tsm_sl: N_j of the batch
     ctx.total_weight = counts[size_t(M)];
     return ctx;
+  }
+
+  // Losses that take λ* from an RCT sample: score the sample with the current model, bisect each training budget.
+  void prepare_epoch_lambda() {
+    const std::vector<double> budgets = loss->lambda_budgets();
+    sample_lambda.clear();
+    if (budgets.empty() || loss->lambda_source() != "sample") return;
+    if (lambda_rows.rows == 0)
+      lambda_rows = read_rct_rows(src, tc.split, data::Split::kTrain, tc.lambda_sample_rows, "loss.lambda_source=sample");
+    torch::NoGradGuard no_grad;
+    const ScoreMap map{loss.get(), val->step_costs()};
+    const metrics::ScoreTable sc = predict(*net, scaler, lambda_rows, net->flat(), &map);
+    model::Batch b = model::to_batch(lambda_rows, at::kDouble, at::kCPU);
+    const auto o = at::TensorOptions().dtype(at::kFloat);
+    model::Scores s{at::from_blob(const_cast<float*>(sc.r.data()), {sc.n, sc.m}, o).to(at::kDouble),
+                    at::from_blob(const_cast<float*>(sc.c.data()), {sc.n, sc.m}, o).to(at::kDouble)};
+    loss::LossContext ctx = base_context();
+    ctx.reduce_sum = nullptr, ctx.reduce_max = nullptr;  // every rank holds the same sample
+    const at::Tensor u = loss::row_weights(b, s, ctx, true);
+    for (double bud : budgets) sample_lambda.push_back(loss::primal_lambda(s.r_hat, s.c_hat, b, u, ctx, bud).lambda);
   }
 
   // One optimiser step on the batch in `table`; adds this rank's share of the global batch loss to loss_acc.
@@ -259,6 +290,7 @@ struct Trainer::Impl {
                 {"best_value", best_value},
                 {"bad_validations", bad_validations},
                 {"history", history},
+                {"step_costs", val->step_costs()},
                 {"optimizer", opt->name()}};
     for (const auto& kv : net->named_parameters()) ck.tensors.emplace_back("model." + kv.first, kv.second.detach());
     for (const auto& kv : opt->state()) ck.tensors.emplace_back("optim." + kv.first, kv.second);
@@ -273,6 +305,21 @@ struct Trainer::Impl {
       write_checkpoint(tc.output + "/" + name, snapshot());
     }
     comm.barrier();
+  }
+
+  // Fine-tuning: parameters and input scaler from another run (same architecture), fresh optimiser and counters.
+  void init_from(const std::string& path) {
+    const TrainedModel m = load_trained_model(path, tc.device);
+    m.check_compatible(meta, src.name());
+    if (m.net->num_parameters() != net->num_parameters() || m.net->config().trunk != net->config().trunk ||
+        m.net->config().head != net->config().head || m.net->config().shared_trunk != net->config().shared_trunk)
+      throw ConfigError(fmt::format("train.init_from: {} holds another architecture ({} parameters) than this run's "
+                                    "model section ({}); use the same model settings",
+                                    path, m.net->num_parameters(), net->num_parameters()));
+    torch::NoGradGuard no_grad;
+    net->flat().copy_(m.net->flat().to(net->flat().scalar_type()));
+    scaler = m.scaler;
+    log::info("train: starting from the parameters of {}", path);
   }
 
   void restore(const std::string& path) {
@@ -364,6 +411,7 @@ struct Trainer::Impl {
     bool stop = false;
     while (epoch < tc.epochs && !stop) {
       loader->start_epoch(epoch);
+      prepare_epoch_lambda();
       for (int64_t b = 0; b < cursor; ++b)  // replay the consumed part of the epoch (resume)
         if (!loader->next(table)) throw DataError("train: the data ended while replaying the sampler cursor");
       const bool last_epoch = epoch + 1 == tc.epochs;
@@ -401,8 +449,9 @@ struct Trainer::Impl {
                   {"train_loss", num(epoch_steps > 0 ? epoch_loss / double(epoch_steps) : 0.0)},
                   {"lr", opt_cfg.lr * schedule.factor(std::max<int64_t>(0, step - 1), total_steps)}};
       if ((epoch + 1) % vc.every == 0 || last_epoch) {
-        const loss::LossContext vctx = tc.propensity == "design" ? loss::LossContext{meta.rct_propensity, {}, 0}
-                                                                 : loss::LossContext{};
+        loss::LossContext vctx = base_context();  // all validation rows are one batch: N_j from them
+        vctx.reduce_sum = nullptr, vctx.reduce_max = nullptr;  // every rank holds the same validation rows
+        if (tc.propensity != "design") vctx.arm_propensity.clear();
         const ValidationResult v = val->evaluate(*net, net->flat(), scaler, *loss, vctx);
         const double x = v.select(vc.metric);
         if (!std::isfinite(x))

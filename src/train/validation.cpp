@@ -11,6 +11,7 @@
 #include "core/error.h"             // for DataError
 #include "data/source.h"            // for RowSource
 #include "metrics/aucc.h"           // for Aucc, roi_scores
+#include "metrics/factor_scores.h"  // for rct_step_costs
 #include "metrics/ipw_path.h"       // for IpwPath
 #include "metrics/policy_value.h"   // for uniform_policy_value
 #include "metrics/rct_sample.h"     // for RctSample, empirical_propensity
@@ -48,33 +49,41 @@ nlohmann::json ValidationResult::to_json() const {
   return j;
 }
 
-ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split, data::Split which,
-                             const ValidationConfig& cfg, int threads)
-    : threads_(threads), quantiles_(cfg.quantiles) {
+data::Table read_rct_rows(data::RowSource& src, const data::SplitSpec& split, data::Split which, int64_t max_rows,
+                          const std::string& purpose) {
   const data::Meta& meta = src.meta();
-  m_ = meta.num_arms;
-  rows_.reset(meta, 0);
+  data::Table rows;
+  rows.reset(meta, 0);
   const int64_t N = meta.num_rows, chunk = src.chunk_rows();
   auto eligible = [&](int64_t id, uint8_t s) { return s == uint8_t(data::Source::kRct) && split.of(id) == which; };
   data::Table t;
   std::vector<uint8_t> source;
   int64_t kept = 0;
-  for (int64_t a = 0; a < N && kept < cfg.max_rows; a += chunk) {
+  for (int64_t a = 0; a < N && kept < max_rows; a += chunk) {
     const int64_t n = std::min(chunk, N - a);
     src.read_source(a, n, source);
     int64_t any = 0;
     for (int64_t i = 0; i < n; ++i) any += eligible(a + i, source[i]);
     if (!any) continue;
     src.read(a, n, t);
-    rows_.resize(kept + std::min(any, cfg.max_rows - kept));
-    for (int64_t i = 0; i < n && kept < cfg.max_rows; ++i)
-      if (eligible(t.row_id[i], t.source[i])) rows_.copy_row(kept++, t, i);
+    rows.resize(kept + std::min(any, max_rows - kept));
+    for (int64_t i = 0; i < n && kept < max_rows; ++i)
+      if (eligible(t.row_id[i], t.source[i])) rows.copy_row(kept++, t, i);
   }
   if (kept == 0)
     throw DataError(fmt::format(
-        "{}: no RCT rows fall in the validation split; validation needs held-out randomised-trial rows (source = 0): "
-        "raise the validation share of train.split_fractions or use a dataset with a trial",
-        src.name()));
+        "{}: no RCT rows fall in the {} split, which {} needs (randomised-trial rows, source = 0): change "
+        "train.split_fractions or use a dataset with a trial",
+        src.name(), which == data::Split::kTrain ? "train" : which == data::Split::kValidation ? "validation" : "test",
+        purpose));
+  return rows;
+}
+
+ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split, data::Split which,
+                             const ValidationConfig& cfg, int threads)
+    : threads_(threads), quantiles_(cfg.quantiles) {
+  m_ = src.meta().num_arms;
+  rows_ = read_rct_rows(src, split, which, cfg.max_rows, "validation");
   // Budgets: given, or fractions of the costliest arm's mean cost on these rows.
   metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
   budgets_ = cfg.budgets;
@@ -86,6 +95,11 @@ ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split,
                                   "no default budget; give validation.budgets",
                                   src.name()));
     budgets_ = {0.25 * top, 0.5 * top, 0.75 * top};
+  }
+  try {
+    step_costs_ = metrics::rct_step_costs(s);
+  } catch (const DataError& e) {
+    step_cost_error_ = e.what();
   }
   if (rows_.with_truth) {
     oracle_ = std::make_unique<metrics::Oracle>(
@@ -103,18 +117,17 @@ ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::
   const auto t0 = std::chrono::steady_clock::now();
   ValidationResult r;
   torch::NoGradGuard no_grad;
-  const metrics::ScoreTable scores = predict(net, scaler, rows_, flat);
-  {  // the loss over all validation rows as one batch
+  {  // the loss over all validation rows as one batch, on the net's raw outputs
     model::Batch b = model::to_batch(rows_, flat.scalar_type(), flat.device());
-    const auto o = at::TensorOptions().dtype(at::kFloat);
-    model::Scores s{at::from_blob(const_cast<float*>(scores.r.data()), {scores.n, scores.m}, o)
-                        .to(flat.device(), flat.scalar_type()),
-                    at::from_blob(const_cast<float*>(scores.c.data()), {scores.n, scores.m}, o)
-                        .to(flat.device(), flat.scalar_type())};
-    loss::LossContext vctx;
-    vctx.arm_propensity = ctx.arm_propensity;
-    r.loss = loss.compute(b, s, vctx).item<double>();
+    scaler.apply_(b.x);
+    r.loss = loss.compute(b, net.forward(flat, b.x), ctx).item<double>();
   }
+  const bool factors = loss.decision_factors(at::zeros({1, m_}, flat.options())).defined();
+  if (factors && step_costs_.empty())
+    throw DataError(fmt::format("validation of a factor model ({}) needs the step costs of the arms: {}", loss.name(),
+                                step_cost_error_));
+  const ScoreMap map{&loss, step_costs_};
+  const metrics::ScoreTable scores = predict(net, scaler, rows_, flat, &map);
   metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
   metrics::IpwPath path(scores.view(), s, threads_);
   r.eom = metrics::eom_curve(path, budgets_);

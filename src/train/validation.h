@@ -40,6 +40,11 @@ struct ValidationResult {
   nlohmann::json to_json() const;
 };
 
+/// The first `max_rows` RCT rows (source = 0) of split `which`, in row order, read chunk by chunk (chunks without
+/// one are skipped after reading their source column only). Throws DataError naming the source when there are none.
+data::Table read_rct_rows(data::RowSource& source, const data::SplitSpec& split, data::Split which, int64_t max_rows,
+                          const std::string& purpose);
+
 class ValidationSet {
  public:
   /// Reads the RCT rows of `which` split from `source` (the first `cfg.max_rows` in row order). Throws DataError
@@ -54,13 +59,19 @@ class ValidationSet {
   /// Regret of random targeting at each budget (for scale; computed once).
   const std::vector<double>& random_regret() const { return random_regret_; }
 
+  /// d_k = mean cost of arm k minus arm k-1 on these rows (what factor models' tables use); empty when an arm has no
+  /// rows or the arms are not ordered by cost (then factor models cannot be validated: DataError from evaluate).
+  const std::vector<double>& step_costs() const { return step_costs_; }
+
+  /// Scores the rows with the net under `flat` (through the loss's decision factors for factor models).
   ValidationResult evaluate(const model::UpliftNet& net, const at::Tensor& flat, const model::InputScaler& scaler,
                             const loss::Loss& loss, const loss::LossContext& ctx) const;
 
  private:
   data::Table rows_;
   int m_ = 0, threads_ = 0, quantiles_ = 200;
-  std::vector<double> budgets_, random_regret_;
+  std::vector<double> budgets_, random_regret_, step_costs_;
+  std::string step_cost_error_;
   std::unique_ptr<metrics::Oracle> oracle_;
 };
 

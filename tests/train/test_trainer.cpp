@@ -162,6 +162,20 @@ TEST_F(TrainerTest, CheckpointRoundTripGivesTheSameScores) {
   }
 }
 
+TEST_F(TrainerTest, InitFromStartsFromAnotherRunsParametersWithAFreshOptimiser) {
+  auto src = make_data();
+  const std::string dir = out_dir("init_src");
+  const at::Tensor trained = train_once(src, make_config(dir));
+  auto comm = dist::make_local_communicator();
+  Trainer t(make_config(out_dir("init_dst"), {"train.init_from=" + dir + "/last.ckpt", "train.epochs=1"}), src, *comm, 1);
+  EXPECT_TRUE(torch::equal(t.net().flat().detach(), trained));
+  const TrainResult r = t.run();
+  EXPECT_EQ(r.steps, 18);  // counters start anew: one epoch of 18 steps
+  // Both at once is a config error.
+  Config both = make_config(out_dir("init_both"), {"train.init_from=" + dir + "/last.ckpt", "train.resume=" + dir + "/last.ckpt"});
+  EXPECT_THROW(Trainer(both, src, *comm, 1), ConfigError);
+}
+
 TEST_F(TrainerTest, FusedPathMatchesAutogradInFloat64) {
   auto src = make_data(3000);
   TrainResult fused, plain;
