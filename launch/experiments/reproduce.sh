@@ -4,6 +4,7 @@
 #   launch/experiments/reproduce.sh            # 5 seeds, all benchmarks; about 40 min on 2 cores
 #   SEEDS=2 BENCHES=hillstrom_m2 launch/experiments/reproduce.sh   # a quick look
 #   METHODS="dfcl_pl dfcl_ifd" launch/experiments/reproduce.sh       # some methods only (TSM-SL always runs first)
+#   NO_BASELINE=1 METHODS="dhcl drp" launch/experiments/reproduce.sh # from-scratch methods, next to a running job
 # A run whose eval.json exists is kept (delete out/experiments/<bench>/<method> to redo it), so an interrupted
 # reproduction continues where it stopped.
 #
@@ -47,7 +48,9 @@ for bench in $benches; do
   data=$(data_of "$bench")
   methods=${METHODS:-$(ls configs/experiments/$bench/*.yaml | xargs -n1 basename | sed 's/\.yaml$//' | grep -v '^tsm_sl$')}
   for seed in $(seq 1 "$seeds"); do
-    for method in tsm_sl $methods; do
+    baseline=tsm_sl
+    [ -n "${NO_BASELINE:-}" ] && baseline=""  # methods that do not start from TSM-SL (DHCL, DRP) can run alongside
+    for method in $baseline $methods; do
       [ -f "configs/experiments/$bench/$method.yaml" ] || continue  # e.g. DRP is binary only
       dir="$out/$bench/$method/$seed"
       [ -f "$dir/eval.json" ] && continue
