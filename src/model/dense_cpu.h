@@ -17,7 +17,9 @@
 //
 // Threads: the tiles of one call are scheduled dynamically (an atomic counter) over threads(rows) workers on ATen's
 // intra-op pool, at::parallel_for: with OpenMP ATen that is ATen's own OpenMP team, so no second set of threads
-// fights its spinning workers for the cores. One parallel region per forward and one per backward.
+// fights its spinning workers for the cores. One parallel region per forward and one per backward. (That region is
+// compiled into dense_cpu.cpp, which src/CMakeLists.txt therefore builds with the OpenMP flag; without one the tiles
+// run on std::threads.)
 #pragma once
 #include <cstddef>  // for size_t
 #include <cstdint>  // for int64_t, int32_t
