@@ -181,4 +181,25 @@ LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, con
   return out;
 }
 
+std::vector<double> primal_lambdas(const std::vector<double>& budgets, const std::string& source,
+                                   const std::string& loss_name, const model::Batch& b, const model::Scores& s,
+                                   const LossContext& ctx) {
+  if (source == "sample") {
+    if (ctx.sample_lambda.size() != budgets.size())
+      throw DataError(fmt::format("loss {} (lambda_source: sample): LossContext::sample_lambda holds {} values for {} "
+                                  "training budgets; the trainer must find λ* on its RCT sample at the start of each "
+                                  "epoch (or use lambda_source: batch)",
+                                  loss_name, ctx.sample_lambda.size(), budgets.size()));
+    for (double l : ctx.sample_lambda)
+      if (!(l >= 0) || !std::isfinite(l))
+        throw DataError(fmt::format("loss {}: LossContext::sample_lambda holds {}; λ* must be finite and >= 0",
+                                    loss_name, l));
+    return ctx.sample_lambda;
+  }
+  std::vector<double> out;
+  const at::Tensor ipw = row_weights(b, s, ctx, true);
+  for (double budget : budgets) out.push_back(primal_lambda(s.r_hat, s.c_hat, b, ipw, ctx, budget).lambda);
+  return out;
+}
+
 }  // namespace dfcl::loss

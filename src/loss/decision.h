@@ -76,4 +76,11 @@ LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, con
                            const at::Tensor& ipw, const LossContext& ctx, double budget, int max_iter = 50,
                            double eps_rel = 1e-4);
 
+/// λ* of each training budget for a primal loss (`loss_name` in messages): LossContext::sample_lambda when `source`
+/// is "sample" (checked: one finite value >= 0 per budget, else DataError saying what the trainer must do), else
+/// primal_lambda on this batch with the 1/p_t weights.
+std::vector<double> primal_lambdas(const std::vector<double>& budgets, const std::string& source,
+                                   const std::string& loss_name, const model::Batch& batch,
+                                   const model::Scores& scores, const LossContext& ctx);
+
 }  // namespace dfcl::loss

@@ -131,22 +131,7 @@ class Pifd : public Loss {
   std::vector<at::Tensor> estimate(const model::Batch& b, const model::Scores& s, const LossContext& ctx,
                                    std::vector<double>& lams) const {
     torch::NoGradGuard no_grad;
-    lams.clear();
-    if (source_ == "sample") {
-      if (ctx.sample_lambda.size() != budgets_.size())
-        throw DataError(
-            fmt::format("loss pifd (lambda_source: sample): LossContext::sample_lambda holds {} values "
-                        "for {} training budgets; the trainer must find λ* on its RCT sample at the start "
-                        "of each epoch (or use lambda_source: batch)",
-                        ctx.sample_lambda.size(), budgets_.size()));
-      for (double l : ctx.sample_lambda)
-        if (!(l >= 0) || !std::isfinite(l))
-          throw DataError(fmt::format("loss pifd: LossContext::sample_lambda holds {}; λ* must be finite and >= 0", l));
-      lams = ctx.sample_lambda;
-    } else {
-      const at::Tensor ipw = row_weights(b, s, ctx, true);
-      for (double budget : budgets_) lams.push_back(primal_lambda(s.r_hat, s.c_hat, b, ipw, ctx, budget).lambda);
-    }
+    lams = primal_lambdas(budgets_, source_, "pifd", b, s, ctx);
     const at::Tensor u = row_weights(b, s, ctx, settings_.ipw);
     std::vector<at::Tensor> out;
     for (double lam : lams)

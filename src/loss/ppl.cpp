@@ -70,21 +70,7 @@ class Ppl : public SoftmaxPolicyLoss {
  protected:
   std::vector<Term> terms(const model::Batch& b, const model::Scores& s, const LossContext& ctx) const override {
     torch::NoGradGuard no_grad;
-    std::vector<double> lambdas;
-    if (source_ == "sample") {
-      if (ctx.sample_lambda.size() != budgets_.size())
-        throw DataError(fmt::format("loss ppl (lambda_source: sample): LossContext::sample_lambda holds {} values for "
-                                    "{} training budgets; the trainer must find λ* on its RCT sample at the start of "
-                                    "each epoch (or use lambda_source: batch)",
-                                    ctx.sample_lambda.size(), budgets_.size()));
-      for (double l : ctx.sample_lambda)
-        if (!(l >= 0) || !std::isfinite(l))
-          throw DataError(fmt::format("loss ppl: LossContext::sample_lambda holds {}; λ* must be finite and >= 0", l));
-      lambdas = ctx.sample_lambda;
-    } else {
-      const at::Tensor ipw = row_weights(b, s, ctx, true);
-      for (double budget : budgets_) lambdas.push_back(primal_lambda(s.r_hat, s.c_hat, b, ipw, ctx, budget).lambda);
-    }
+    const std::vector<double> lambdas = primal_lambdas(budgets_, source_, "ppl", b, s, ctx);
     const at::Tensor u = scaled_row_weights(b, s, ctx);
     const at::Tensor gain = u * b.y_r.to(u.scalar_type());
     std::vector<Term> out;
