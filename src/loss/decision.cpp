@@ -181,6 +181,28 @@ LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, con
   return out;
 }
 
+std::vector<double> read_primal_budgets(const Config& s, const std::string& loss_name) {
+  if (!s.has("budgets"))
+    throw ConfigError(fmt::format("loss.budgets is required for {}: the per-capita training budgets whose λ* the loss "
+                                  "uses, e.g. budgets: [0.3]",
+                                  loss_name));
+  const auto budgets = s.get<std::vector<double>>("budgets", {});
+  if (budgets.empty())
+    throw ConfigError("loss.budgets is empty; give at least one per-capita training budget, e.g. budgets: [0.3]");
+  for (double b : budgets)
+    if (!(b > 0) || !std::isfinite(b))
+      throw ConfigError(fmt::format("loss.budgets holds {}; every per-capita budget must be a finite number > 0", b));
+  return budgets;
+}
+
+double read_node_tau(const Config& s) {
+  const double tau = s.get<double>("tau", 1.0);
+  if (!(tau > 0) || !std::isfinite(tau))
+    throw ConfigError(fmt::format(
+        "loss.tau is {}; the softmax node's temperature must be a finite number > 0 (e.g. tau: 1)", tau));
+  return tau;
+}
+
 std::vector<double> primal_lambdas(const std::vector<double>& budgets, const std::string& source,
                                    const std::string& loss_name, const model::Batch& b, const model::Scores& s,
                                    const LossContext& ctx) {

@@ -76,6 +76,11 @@ LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, con
                            const at::Tensor& ipw, const LossContext& ctx, double budget, int max_iter = 50,
                            double eps_rel = 1e-4);
 
+/// The `budgets` key of a primal loss (`loss_name` in messages): required, non-empty, each finite and > 0.
+std::vector<double> read_primal_budgets(const Config& section, const std::string& loss_name);
+/// The `tau` key of the IFD softmax node (default 1): finite and > 0.
+double read_node_tau(const Config& section);
+
 /// λ* of each training budget for a primal loss (`loss_name` in messages): LossContext::sample_lambda when `source`
 /// is "sample" (checked: one finite value >= 0 per budget, else DataError saying what the trainer must do), else
 /// primal_lambda on this batch with the 1/p_t weights.

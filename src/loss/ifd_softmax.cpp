@@ -25,24 +25,12 @@
 
 namespace dfcl::loss {
 
-namespace {
-double read_ifd_tau(const Config& s) {
-  const double tau = s.get<double>("tau", 1.0);
-  if (!(tau > 0) || !std::isfinite(tau))
-    throw ConfigError(
-        fmt::format("loss.tau is {}; the softmax node's temperature must be a finite number > 0 "
-                    "(e.g. tau: 1)",
-                    tau));
-  return tau;
-}
-}  // namespace
-
 class IfdSoftmax : public Loss {
  public:
   explicit IfdSoftmax(const Config& s)
       : settings_(DecisionSettings::from(s, "ifd_softmax")),
         options_(IfdOptions::from(s, IfdOptions::preset(settings_.preset))),
-        tau_(read_ifd_tau(s)),
+        tau_(read_node_tau(s)),
         prediction_(settings_.prediction) {}
   std::string name() const override { return "ifd_softmax"; }
 

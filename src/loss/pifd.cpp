@@ -38,20 +38,6 @@ DecisionSettings pifd_settings(const Config& s) {
   return DecisionSettings::from(s, "pifd");
 }
 
-std::vector<double> pifd_budgets(const Config& s) {
-  if (!s.has("budgets"))
-    throw ConfigError(
-        "loss.budgets is required for pifd: the per-capita training budgets whose λ* the loss uses, "
-        "e.g. budgets: [0.3]");
-  const auto budgets = s.get<std::vector<double>>("budgets", {});
-  if (budgets.empty())
-    throw ConfigError("loss.budgets is empty; give at least one per-capita training budget, e.g. budgets: [0.3]");
-  for (double b : budgets)
-    if (!(b > 0) || !std::isfinite(b))
-      throw ConfigError(fmt::format("loss.budgets holds {}; every per-capita budget must be a finite number > 0", b));
-  return budgets;
-}
-
 std::string pifd_choice(const Config& s, const std::string& key, const std::string& fallback, const std::string& a,
                         const std::string& b, const std::string& help) {
   const std::string v = s.get<std::string>(key, fallback);
@@ -59,15 +45,6 @@ std::string pifd_choice(const Config& s, const std::string& key, const std::stri
   return v;
 }
 
-double pifd_tau(const Config& s) {
-  const double tau = s.get<double>("tau", 1.0);
-  if (!(tau > 0) || !std::isfinite(tau))
-    throw ConfigError(
-        fmt::format("loss.tau is {}; the softmax node's temperature must be a finite number > 0 "
-                    "(e.g. tau: 1)",
-                    tau));
-  return tau;
-}
 }  // namespace
 
 class Pifd : public Loss {
@@ -75,14 +52,14 @@ class Pifd : public Loss {
   explicit Pifd(const Config& s)
       : settings_(pifd_settings(s)),
         options_(IfdOptions::from(s, IfdOptions::preset(settings_.preset))),
-        budgets_(pifd_budgets(s)),
+        budgets_(read_primal_budgets(s, "pifd")),
         source_(pifd_choice(s, "lambda_source", "batch", "batch", "sample",
                             "batch (λ* found on each training batch) or sample (λ* found once per epoch on an RCT "
                             "sample, train.lambda_sample_rows)")),
         softmax_node_(pifd_choice(s, "node", "softmax", "softmax", "score",
                                   "softmax (G attached to softmax(a/τ), Eq. 17 read literally) or score (G attached "
                                   "to a = r̂ − λ* ĉ)") == "softmax"),
-        tau_(pifd_tau(s)),
+        tau_(read_node_tau(s)),
         prediction_(settings_.prediction) {}
   std::string name() const override { return "pifd"; }
   std::vector<double> lambda_budgets() const override { return budgets_; }

@@ -36,19 +36,6 @@ DecisionSettings ppl_settings(const Config& s) {
   return DecisionSettings::from(s, "ppl");
 }
 
-std::vector<double> read_budgets(const Config& s) {
-  if (!s.has("budgets"))
-    throw ConfigError("loss.budgets is required for ppl: the per-capita training budgets whose λ* the loss uses, "
-                      "e.g. budgets: [0.3]");
-  const auto budgets = s.get<std::vector<double>>("budgets", {});
-  if (budgets.empty())
-    throw ConfigError("loss.budgets is empty; give at least one per-capita training budget, e.g. budgets: [0.3]");
-  for (double b : budgets)
-    if (!(b > 0) || !std::isfinite(b))
-      throw ConfigError(fmt::format("loss.budgets holds {}; every per-capita budget must be a finite number > 0", b));
-  return budgets;
-}
-
 std::string read_source(const Config& s) {
   const std::string src = s.get<std::string>("lambda_source", "batch");
   if (src != "batch" && src != "sample")
@@ -62,7 +49,7 @@ std::string read_source(const Config& s) {
 class Ppl : public SoftmaxPolicyLoss {
  public:
   explicit Ppl(const Config& s)
-      : SoftmaxPolicyLoss(ppl_settings(s), read_tau(s, 1.0)), budgets_(read_budgets(s)), source_(read_source(s)) {}
+      : SoftmaxPolicyLoss(ppl_settings(s), read_tau(s, 1.0)), budgets_(read_primal_budgets(s, "ppl")), source_(read_source(s)) {}
   std::string name() const override { return "ppl"; }
   std::vector<double> lambda_budgets() const override { return budgets_; }
   std::string lambda_source() const override { return source_; }
