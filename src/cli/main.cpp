@@ -3,10 +3,11 @@
 
 #include <iostream>  // for std::cerr
 
-#include "cli/command.h"    // for registry
-#include "core/error.h"     // for Error
-#include "core/log.h"       // for log::set_level
-#include "core/progress.h"  // for Progress::set_enabled
+#include "cli/command.h"        // for registry
+#include "core/error.h"         // for Error
+#include "core/log.h"           // for log::set_level
+#include "core/progress.h"      // for Progress::set_enabled
+#include "dist/communicator.h"  // for dist::abort_job
 
 int main(int argc, char** argv) {
   using namespace dfcl;
@@ -40,9 +41,12 @@ int main(int argc, char** argv) {
     return run ? run() : 0;
   } catch (const Error& e) {
     log::error("dfcl {}: {}: {}", cmd, e.kind(), e.what());
-    return dynamic_cast<const ConfigError*>(&e) ? 2 : 1;
+    const int code = dynamic_cast<const ConfigError*>(&e) ? 2 : 1;
+    dist::abort_job(code);  // one of several ranks: end them all (MPI_Abort), never leave the others waiting
+    return code;
   } catch (const std::exception& e) {
     log::error("dfcl {}: unexpected error: {}", cmd, e.what());
+    dist::abort_job(3);
     return 3;
   }
 }

@@ -40,4 +40,12 @@ class LocalCommunicator : public Communicator {
 
 std::unique_ptr<Communicator> make_local_communicator() { return std::make_unique<LocalCommunicator>(); }
 
+namespace {
+void (*g_abort_handler)(int) = nullptr;
+}
+void set_abort_handler(void (*handler)(int)) { g_abort_handler = handler; }
+void abort_job(int exit_code) {
+  if (g_abort_handler) g_abort_handler(exit_code);
+}
+
 }  // namespace dfcl::dist

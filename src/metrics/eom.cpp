@@ -17,23 +17,23 @@ void check_budget(double budget, const char* field) {
                     field, budget));
 }
 
-EomPoint eom_at(const IpwPath& path, const IpwPath::Weights& w, double budget, const EomOptions& opt) {
+EomPoint eom_bisect(double budget, double hi, const EomOptions& opt, const std::function<PolicyValue(double)>& at) {
   check_budget(budget);
   if (opt.max_iter < 1) throw ConfigError(fmt::format("EOM max_iter is {}; it must be >= 1", opt.max_iter));
   if (!(opt.eps_rel > 0)) throw ConfigError(fmt::format("EOM eps_rel is {}; it must be > 0", opt.eps_rel));
   EomPoint p;
   p.budget = budget;
-  double lo = 0, hi = path.bound().hi;
+  double lo = 0;
   const double tol = opt.eps_rel * budget;
   if (hi <= 0) {  // no arm costs anything: the policy does not depend on lambda
-    PolicyValue v = path.at(0, w);
+    PolicyValue v = at(0);
     p.revenue = v.revenue, p.cost = v.cost, p.matched = std::abs(budget - v.cost) < tol;
     return p;
   }
   while (p.iterations < opt.max_iter) {
     const double lam = 0.5 * (lo + hi);
     if (lam <= lo || lam >= hi) break;  // [lo, hi] cannot shrink further in double precision
-    const PolicyValue v = path.at(lam, w);
+    const PolicyValue v = at(lam);
     ++p.iterations;
     p.lambda = lam, p.revenue = v.revenue, p.cost = v.cost;
     if (std::abs(budget - v.cost) < tol) {
@@ -46,6 +46,10 @@ EomPoint eom_at(const IpwPath& path, const IpwPath::Weights& w, double budget, c
       lo = lam;
   }
   return p;
+}
+
+EomPoint eom_at(const IpwPath& path, const IpwPath::Weights& w, double budget, const EomOptions& opt) {
+  return eom_bisect(budget, path.bound().hi, opt, [&](double lam) { return path.at(lam, w); });
 }
 
 EomPoint eom_at(const IpwPath& path, double budget, const EomOptions& opt) {

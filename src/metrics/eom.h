@@ -9,7 +9,8 @@
 //   EOM(b) = rbar at the last lambda
 // cbar(lambda) is an IPW step function and need not be monotone, so this finds a crossing, as in the paper.
 #pragma once
-#include <vector>  // for std::vector
+#include <functional>  // for std::function
+#include <vector>      // for std::vector
 
 #include "metrics/ipw_path.h"  // for IpwPath
 
@@ -29,6 +30,10 @@ struct EomPoint {
   bool matched = false;  // |b - cbar| < eps_rel * b was reached
 };
 
+/// The bisection itself over any cbar/rbar query `at(lambda)` with upper bracket `hi` (lo = 0): what eom_at runs on
+/// one process and metrics/distributed.h runs with one all-reduce per query. Throws ConfigError for a bad budget or
+/// options.
+EomPoint eom_bisect(double budget, double hi, const EomOptions& opt, const std::function<PolicyValue(double)>& at);
 /// One budget. Throws ConfigError when the budget is not a positive finite number.
 EomPoint eom_at(const IpwPath& path, double budget, const EomOptions& opt = {});
 /// Same under bootstrap weights (IpwPath::weigh).

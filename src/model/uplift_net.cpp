@@ -260,7 +260,7 @@ void UpliftNet::forward_dense(const at::Tensor& flat, ForwardCache& c) const {
 }
 
 void UpliftNet::backward_dense(const at::Tensor& flat, ForwardCache& c, const at::Tensor& d_r, const at::Tensor& d_c,
-                               at::Tensor& grad) const {
+                               at::Tensor& grad, const std::function<void(size_t)>& on_ready) const {
   const int64_t B = c.x.size(0), K = cfg_.heads();
   const size_t n = layers_.size();
   const at::TensorOptions o = flat.options();
@@ -291,12 +291,13 @@ void UpliftNet::backward_dense(const at::Tensor& flat, ForwardCache& c, const at
                   transforms ? nullptr : c.grad_logits.data_ptr<float>(), threads, acc.data_ptr<float>(),
                   scratch.data_ptr<float>());
   const at::Tensor sum = threads > 1 ? acc.sum(0) : acc[0];
-  for (size_t l = 0, off = 0; l < n; ++l) {
+  std::vector<int64_t> offs(n + 1, 0);
+  for (size_t l = 0; l < n; ++l) offs[l + 1] = offs[l] + chain[l].out * layers_[l].in + chain[l].out;
+  for (size_t l = n; l-- > 0;) {  // last layer first: the order in which a reducer wants its buckets
     const Layer& L = layers_[l];
-    const int64_t out = chain[l].out;
+    const int64_t out = chain[l].out, off = offs[l];
     at::Tensor gW = layout_.view(grad, L.weight), gb = layout_.view(grad, L.bias);
-    const at::Tensor sw = sum.narrow(0, int64_t(off), out * L.in), sb = sum.narrow(0, int64_t(off) + out * L.in, out);
-    off += size_t(out * L.in + out);
+    const at::Tensor sw = sum.narrow(0, off, out * L.in), sb = sum.narrow(0, off + out * L.in, out);
     gb.copy_(sb.view(gb.sizes()));
     if (L.arm_column) {
       gW.narrow(2, 0, L.in).copy_(sw.view({K, 1, L.in}));
@@ -305,6 +306,7 @@ void UpliftNet::backward_dense(const at::Tensor& flat, ForwardCache& c, const at
     } else {
       gW.copy_(sw.view(gW.sizes()));
     }
+    if (on_ready) on_ready(L.bias), on_ready(L.weight);
   }
 }
 
@@ -316,7 +318,7 @@ at::Tensor UpliftNet::layer_view(size_t l, const at::Tensor& base, int64_t B) co
 }
 
 void UpliftNet::backward(const at::Tensor& flat, ForwardCache& c, const at::Tensor& d_r, const at::Tensor& d_c,
-                         at::Tensor& grad) const {
+                         at::Tensor& grad, const std::function<void(size_t)>& on_ready) const {
   const size_t n = layers_.size();
   if (!c.x.defined() || c.acts.size() != n || !c.logits.defined())
     throw DataError("uplift net: backward needs the cache of a forward_train call on this model");
@@ -332,7 +334,7 @@ void UpliftNet::backward(const at::Tensor& flat, ForwardCache& c, const at::Tens
     grad = at::empty(flat.sizes(), o);
 
   if (c.dense && c.dense_out) {  // the kernels apply the output transforms' derivatives tile by tile
-    backward_dense(flat, c, d_r, d_c, grad);
+    backward_dense(flat, c, d_r, d_c, grad, on_ready);
     return;
   }
   // Output transforms: dL/dlogits into the last layer's gradient buffer.
@@ -347,7 +349,7 @@ void UpliftNet::backward(const at::Tensor& flat, ForwardCache& c, const at::Tens
   }
 
   if (c.dense) {
-    backward_dense(flat, c, d_r, d_c, grad);
+    backward_dense(flat, c, d_r, d_c, grad, on_ready);
     return;
   }
   static const std::vector<int64_t> kRows{0}, kStackRows{1};  // the batch dimension: (B, out), (K, B, out)
@@ -379,6 +381,7 @@ void UpliftNet::backward(const at::Tensor& flat, ForwardCache& c, const at::Tens
       at::Tensor col = gW.select(2, L.in);  // d/dW[:, :, in] = j_k dL/db_k
       at::mul_out(col, gb, c.arm);
     }
+    if (on_ready) on_ready(L.bias), on_ready(L.weight);
     if (l > 0) {
       const bool keep_z = backward_needs_input(act_);  // layer l - 1 is hidden
       apply_backward_(act_, da, layer_view(l - 1, keep_z ? c.z[l - 1] : c.acts[l - 1], B));

@@ -9,8 +9,9 @@
 #pragma once
 #include <ATen/core/Tensor.h>  // for at::Tensor
 
-#include <cstdint>  // for uint64_t
-#include <string>   // for std::string
+#include <cstdint>     // for uint64_t
+#include <functional>  // for std::function
+#include <string>      // for std::string
 #include <vector>   // for std::vector
 
 #include "model/activation.h"         // for Activation, OutputTransform
@@ -82,8 +83,10 @@ class UpliftNet {
   /// The returned scores are views into `cache` (valid until its next forward_train), and backward reads `x` and
   /// `flat` as they were in forward_train: neither may change in between. Runs without autograd on any device.
   Scores forward_train(const at::Tensor& flat, const at::Tensor& x, ForwardCache& cache) const;
+  /// `on_ready(e)`, when given, is called once per layout entry e as soon as its slice of `grad` is final, in reverse
+  /// registration order (the data-parallel reducer's hook: dist/reducer.h).
   void backward(const at::Tensor& flat, ForwardCache& cache, const at::Tensor& d_r, const at::Tensor& d_c,
-                at::Tensor& grad) const;
+                at::Tensor& grad, const std::function<void(size_t)>& on_ready = {}) const;
 
   /// Saves the parameters by name (param_file.h); load() fills this net's flat() from such a file and throws
   /// DataError naming the parameter when a name is missing, extra, or has another shape.
@@ -104,7 +107,7 @@ class UpliftNet {
   /// The training path on the CPU kernels (float32 dense chains; see the .cpp).
   void forward_dense(const at::Tensor& flat, ForwardCache& cache) const;
   void backward_dense(const at::Tensor& flat, ForwardCache& cache, const at::Tensor& d_r, const at::Tensor& d_c,
-                      at::Tensor& grad) const;
+                      at::Tensor& grad, const std::function<void(size_t)>& on_ready) const;
 
   UpliftNetConfig cfg_;
   Activation act_;
