@@ -10,7 +10,7 @@
 #include "core/progress.h"       // for Progress
 #include "data/generator.h"      // for Generator
 #include "data/source.h"         // for open_source, MemorySource
-#include "dist/communicator.h"   // for make_local_communicator
+#include "dist/communicator.h"   // for make_communicator, CommOptions
 #include "loss/loss.h"           // for loss_names
 #include "train/checkpoint.h"    // for read_checkpoint
 #include "train/trainer.h"       // for Trainer, summary_table
@@ -52,8 +52,9 @@ int run_train(TrainOptions& o) {
   const int threads = apply_runtime(cfg);
   const train::TrainConfig tc = train::TrainConfig::from(cfg);  // config errors before any I/O
   if (!tc.generate) cfg.mark_used("generate");  // a shared config file may hold the generate section too
+  // The communicator first: under mpirun/srun every rank joins (and self-tests) before any data is read.
+  auto comm = dist::make_communicator(dist::CommOptions::from(cfg), tc.device);
   std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_source(tc.data);
-  auto comm = dist::make_local_communicator();
   train::Trainer trainer(cfg, *src, *comm, threads);
   cfg.check_all_used();
   const train::TrainResult r = trainer.run();
@@ -83,6 +84,9 @@ int run_train(TrainOptions& o) {
   out["seconds"] = r.seconds;
   out["samples_per_s"] = r.samples_per_s;
   out["fused"] = r.fused;
+  out["world_size"] = comm->size();
+  out["backend"] = comm->name();
+  out["logical_shards"] = r.logical_shards;
   out["partial"] = r.partial;
   out["early_stopped"] = r.early_stopped;
   out["best_epoch"] = r.best_epoch;
@@ -110,7 +114,8 @@ Registrar reg{{"train", "train an uplift model with a registered loss (TSM-SL, .
                  cmd->footer(fmt::format(
                      "Config sections: train (data or generate, source, split_fractions, split_seed, epochs,\n"
                      "batch_size, shuffle_buffer, remainder, standardize, propensity, seed, dtype, device, fused,\n"
-                     "output, checkpoint_steps, max_steps), validation (budgets, metric, max_rows, every, patience,\n"
+                     "output, checkpoint_steps, max_steps, logical_shards, accumulate), dist (backend, timeout_s,\n"
+                     "startup_timeout_s, debug, deterministic, bucket_mb, first_bucket_mb, find_unused), validation (budgets, metric, max_rows, every, patience,\n"
                      "min_delta, quantiles), model (preset, trunk, head, activation, ...), loss (name: {}), optimizer\n"
                      "(name: sgd|adam|adamw, lr, weight_decay, ...), schedule (kind, warmup_steps, ...), generate\n"
                      "(with train.generate=true), runtime (threads). docs/training.md lists every key.\n"

@@ -48,6 +48,14 @@ TrainConfig TrainConfig::from(const Config& cfg) {
         t.propensity));
   t.lambda_sample_rows = cfg.get<int64_t>("train.lambda_sample_rows", 100000);
   require_at_least("train.lambda_sample_rows", t.lambda_sample_rows, int64_t(1), "RCT rows for the epoch's λ*");
+  t.logical_shards = cfg.get<int>("train.logical_shards", 0);
+  require_at_least("train.logical_shards", t.logical_shards, 0, "0 = the number of ranks at the start of the run");
+  t.accumulate = cfg.get<int64_t>("train.accumulate", 1);
+  require_at_least("train.accumulate", t.accumulate, int64_t(1), "batches per optimiser step");
+  t.deterministic = cfg.get<bool>("dist.deterministic", false);
+  t.debug = cfg.get<bool>("dist.debug", false);
+  if (t.deterministic && t.accumulate > 1)
+    throw ConfigError("dist.deterministic with train.accumulate > 1 is not supported; use one of them");
   t.epochs = cfg.get<int>("train.epochs", 10);
   require_at_least("train.epochs", t.epochs, 1, "passes over the training rows");
   t.max_steps = cfg.get<int64_t>("train.max_steps", 0);

@@ -42,6 +42,9 @@ struct TrainConfig {
   int64_t standardize_rows = 1000000;  // rows scanned for it (split across ranks)
   std::string propensity = "batch";    // N_j of the loss: batch (arm counts of the global batch) | design (p_j N)
   int64_t lambda_sample_rows = 100000;  // RCT training rows for λ* of losses with lambda_source = sample
+  int logical_shards = 0;  // L: the global batch is L logical shards' batches (0 = the number of ranks at the start;
+                           // a resumed run keeps its checkpoint's L). data/sharded_loader.h
+  int64_t accumulate = 1;  // batches per optimiser step (gradient accumulation; all-reduce on the last one only)
   // run
   int epochs = 10;
   int64_t max_steps = 0;  // stop (with a checkpoint) after this many global steps: a partial, resumable run
@@ -55,6 +58,9 @@ struct TrainConfig {
   std::string resume;             // checkpoint to continue from ("" = a fresh run)
   std::string init_from;          // start a fresh run from this checkpoint's parameters and input scaler (fine-tuning)
   ValidationConfig validation;
+  // data parallel (the `dist` section; communicator keys are read by dist::CommOptions)
+  bool deterministic = false;  // dist.deterministic: gradients per logical-shard block, summed in block order
+  bool debug = false;          // dist.debug: per-step parameter checksums compared across ranks
 
   /// Reads `train` and `validation`; ConfigError naming the key and the fix.
   static TrainConfig from(const Config& cfg);

@@ -10,16 +10,21 @@
 #include <cerrno>     // for errno
 #include <chrono>     // for std::chrono
 #include <cmath>      // for std::isfinite
+#include <cstdlib>    // for std::getenv, std::atoi
 #include <cstring>    // for std::strerror
 #include <fstream>    // for std::ofstream
+#include <optional>   // for std::optional
+#include <thread>     // for std::thread
 
 #include "core/error.h"          // for ConfigError, DataError, IoError
 #include "core/log.h"            // for log::info
 #include "core/progress.h"       // for Progress
-#include "data/loader.h"         // for Loader
+#include "data/sharded_loader.h"  // for ShardedLoader
 #include "data/schema.h"         // for Table, kSchemaVersion
 #include "data/source.h"         // for RowSource
 #include "dist/communicator.h"   // for Communicator
+#include "dist/consistency.h"    // for check_replicas
+#include "dist/reducer.h"        // for Reducer
 #include "loss/decision.h"       // for primal_lambda, row_weights
 #include "loss/loss.h"           // for Loss, make_loss
 #include "metrics/svg_plot.h"    // for write_svg
@@ -72,8 +77,11 @@ struct Trainer::Impl {
   std::unique_ptr<Optimizer> opt;
   model::InputScaler scaler;
   std::unique_ptr<ValidationSet> val;
-  std::unique_ptr<data::Loader> loader;
+  std::unique_ptr<data::ShardedLoader> loader;
   int64_t local_batch = 0;
+  int logical_shards = 1;
+  std::unique_ptr<dist::Reducer> reducer;
+  std::thread writer;  // rank 0's checkpoint writer (I/O never holds the other ranks at a collective)
 
   // progress of the run (saved in checkpoints)
   int64_t epoch = 0, cursor = 0, step = 0;
@@ -87,6 +95,10 @@ struct Trainer::Impl {
   // step buffers
   model::ForwardCache cache;
   at::Tensor grad, d_r, d_c, value, loss_acc;
+  at::Tensor acc;            // gradient accumulation (train.accumulate > 1): the sum of the group's micro-gradients
+  int64_t micro = 0;         // micro-batches accumulated in acc so far
+  data::Table block;         // dist.deterministic: one logical shard's rows of the batch
+  std::vector<double> block_grads;  // dist.deterministic: this rank's per-block gradients (+ loss), back to back
   data::Table table;
   std::vector<double> counts;
   int fused = -1;  // -1: not decided yet
@@ -102,6 +114,18 @@ struct Trainer::Impl {
             "train.device is '{}', but no CUDA device is usable here (this LibTorch {} CUDA); use train.device=cpu",
             tc.device, torch::cuda::is_available() ? "has" : "may lack"));
       device = at::Device(tc.device);
+      // "cuda" without an index on a multi-rank job: one GPU per rank, by the launcher's local rank (the nccl
+      // communicator binds the same one); "cuda:N" is taken as given.
+      if (!device.has_index() && comm.size() > 1) {
+        const int n = int(torch::cuda::device_count());
+        int local = 0;
+        for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "LOCAL_RANK"})
+          if (const char* e = std::getenv(v)) {
+            local = std::atoi(e);
+            break;
+          }
+        if (n > 0) device = at::Device(at::kCUDA, at::DeviceIndex(local % n));
+      }
     }
     const model::UpliftNetConfig mc = model::UpliftNetConfig::from(cfg.sub("model"), meta.num_features, meta.num_arms);
     loss = loss::make_loss(cfg.sub("loss"));
@@ -110,7 +134,24 @@ struct Trainer::Impl {
     if (tc.batch_size % comm.size() != 0)
       throw ConfigError(fmt::format("train.batch_size = {} is the global batch; it must be a multiple of the {} ranks",
                                     tc.batch_size, comm.size()));
-    local_batch = tc.batch_size / comm.size();
+    // The logical shards fix the global batch sequence; a resumed run keeps its checkpoint's.
+    logical_shards = tc.logical_shards > 0 ? tc.logical_shards : comm.size();
+    Checkpoint resumed;
+    if (!tc.resume.empty()) {
+      resumed = read_checkpoint(tc.resume);
+      const int saved = resumed.state.value("logical_shards", 0);
+      if (saved > 0) {
+        if (tc.logical_shards > 0 && tc.logical_shards != saved)
+          throw ConfigError(fmt::format("train.logical_shards = {}, but {} was written with {}; the data order of a "
+                                        "run cannot change when it resumes: drop the setting",
+                                        tc.logical_shards, tc.resume, saved));
+        logical_shards = saved;
+      }
+      if (logical_shards % comm.size() != 0)
+        throw ConfigError(fmt::format("{} was written with {} logical shards, which {} ranks cannot split evenly; "
+                                      "resume on a number of ranks that divides {}",
+                                      tc.resume, logical_shards, comm.size(), logical_shards));
+    }
     if (tc.propensity == "design" && int(meta.rct_propensity.size()) != meta.num_arms)
       throw DataError(fmt::format("{}: train.propensity=design needs the dataset's rct_propensity attribute, which it "
                                   "lacks; use train.propensity=batch",
@@ -119,7 +160,7 @@ struct Trainer::Impl {
     opt = make_optimizer(opt_cfg, net->flat());
 
     data::LoaderOptions lo;
-    lo.batch_size = local_batch;
+    lo.batch_size = tc.batch_size;  // the global batch: ShardedLoader cuts it into logical shards
     lo.rank = comm.rank(), lo.world = comm.size();
     lo.seed = tc.seed;
     lo.shuffle_buffer = tc.shuffle_buffer;
@@ -127,12 +168,13 @@ struct Trainer::Impl {
     lo.split_spec = tc.split;
     lo.source = tc.source;
     lo.remainder = tc.remainder;
-    loader = std::make_unique<data::Loader>(src, lo);
+    loader = std::make_unique<data::ShardedLoader>(src, lo, logical_shards);
+    local_batch = loader->local_batch();
     if (loader->batches_per_epoch() == 0)
       throw DataError(fmt::format(
-          "{}: the training split holds fewer rows per rank ({}) than one batch ({}); lower train.batch_size or "
-          "use more data (train.source = {})",
-          src.name(), loader->shard_rows().empty() ? 0 : loader->shard_rows()[size_t(comm.rank())], local_batch,
+          "{}: the training split holds fewer rows per logical shard ({}) than one shard's part of a batch ({}); "
+          "lower train.batch_size or use more data (train.source = {})",
+          src.name(), loader->shard_rows().empty() ? 0 : loader->shard_rows().front(), loader->block_rows(),
           tc.source_name));
     const int64_t left = loader->rows_left_out_per_epoch();
     if (left > 0)
@@ -140,38 +182,68 @@ struct Trainer::Impl {
                 "train.remainder=pad keeps them)",
                 left);
     val = std::make_unique<ValidationSet>(src, tc.split, data::Split::kValidation, tc.validation, threads);
-    if (!tc.resume.empty()) restore(tc.resume);
+    if (!tc.resume.empty()) restore(resumed, tc.resume);
     else if (!tc.init_from.empty()) init_from(tc.init_from);
     else if (tc.standardize) fit_scaler();
+    // Every rank starts from rank 0's parameters. They agree by construction (same seed, same checkpoint; the scaler
+    // comes from all-reduced moments), so this is the cheap guarantee that replicas start identical.
+    {
+      torch::NoGradGuard no_grad;
+      comm.broadcast(net->flat(), 0);
+    }
+    std::vector<dist::ParamSpan> spans;
+    for (const auto& e : net->layout().entries()) spans.push_back({e.name, e.offset, e.numel});
+    reducer = std::make_unique<dist::Reducer>(comm, std::move(spans), int64_t(net->flat().element_size()),
+                                              dist::ReducerOptions::from(cfg));
   }
 
-  // Moments of the training rows: each rank scans its slice of the file, the sums are reduced.
+  ~Impl() {
+    if (writer.joinable()) writer.join();
+  }
+
+  // Moments of the training rows, the same bits for any number of ranks: whole chunks in file order until they hold
+  // train.standardize_rows training rows. Chunks go round-robin to the ranks (round k: rank r scans chunk kR + r; one
+  // small all-reduce of the count per round decides whether another round is needed), each chunk's moments are summed
+  // on their own, then gathered and added in chunk order.
   void fit_scaler() {
-    const int64_t N = meta.num_rows, R = comm.size(), r = comm.rank(), chunk = src.chunk_rows();
-    const int64_t chunks = (N + chunk - 1) / chunk, c0 = chunks * r / R, c1 = chunks * (r + 1) / R;
-    const int64_t budget = (tc.standardize_rows + R - 1) / R;
-    std::vector<double> sum(size_t(meta.num_features), 0.0), sq = sum;
-    double n = 0;
+    const int64_t N = meta.num_rows, R = comm.size(), r = comm.rank(), chunk = std::max<int64_t>(1, src.chunk_rows());
+    const int64_t chunks = (N + chunk - 1) / chunk;
+    const size_t F = size_t(meta.num_features), width = 2 * F + 1;
+    std::vector<double> mine;  // per scanned chunk: sum (F), sum of squares (F), rows
     data::Table t;
-    for (int64_t c = c0; c < c1 && n < double(budget); ++c) {
-      const int64_t a = c * chunk, k = std::min(chunk, N - a);
-      src.read(a, k, t);
-      for (int64_t i = 0; i < k && n < double(budget); ++i) {
-        if (tc.split.of(t.row_id[i]) != data::Split::kTrain) continue;
-        if (tc.source == data::SourceFilter::kRct && t.source[i] != uint8_t(data::Source::kRct)) continue;
-        if (tc.source == data::SourceFilter::kObservational && t.source[i] != uint8_t(data::Source::kObservational))
-          continue;
-        model::InputScaler::accumulate(t.features.data() + i * meta.num_features, 1, meta.num_features, sum, sq);
-        n += 1;
+    double seen = 0;
+    for (int64_t round = 0; round * R < chunks && seen < double(tc.standardize_rows); ++round) {
+      const int64_t c = round * R + r;
+      std::vector<double> m(width, 0.0);
+      if (c < chunks) {
+        const int64_t a = c * chunk, k = std::min(chunk, N - a);
+        src.read(a, k, t);
+        std::vector<double> sum(F, 0.0), sq(F, 0.0);
+        for (int64_t i = 0; i < k; ++i) {
+          if (tc.split.of(t.row_id[i]) != data::Split::kTrain) continue;
+          if (tc.source == data::SourceFilter::kRct && t.source[i] != uint8_t(data::Source::kRct)) continue;
+          if (tc.source == data::SourceFilter::kObservational && t.source[i] != uint8_t(data::Source::kObservational))
+            continue;
+          model::InputScaler::accumulate(t.features.data() + i * meta.num_features, 1, meta.num_features, sum, sq);
+          m[2 * F] += 1;
+        }
+        std::copy(sum.begin(), sum.end(), m.begin());
+        std::copy(sq.begin(), sq.end(), m.begin() + long(F));
       }
+      mine.insert(mine.end(), m.begin(), m.end());
+      seen += comm.allreduce_value(m[2 * F]);  // a count: exact in any order
     }
-    std::vector<double> all = sum;
-    all.insert(all.end(), sq.begin(), sq.end());
-    all.push_back(n);
-    comm.allreduce_values(all);
-    const size_t F = size_t(meta.num_features);
-    scaler = model::InputScaler::from_moments(all.back(), std::vector<double>(all.begin(), all.begin() + F),
-                                              std::vector<double>(all.begin() + F, all.begin() + 2 * F));
+    const std::vector<std::vector<double>> all = comm.allgather(mine);
+    std::vector<double> sum(F, 0.0), sq(F, 0.0);
+    double n = 0;
+    for (int64_t c = 0; c < chunks && n < double(tc.standardize_rows); ++c) {
+      const std::vector<double>& part = all[size_t(c % R)];
+      const size_t at = size_t(c / R) * width;
+      if (at >= part.size()) break;
+      for (size_t f = 0; f < F; ++f) sum[f] += part[at + f], sq[f] += part[at + F + f];
+      n += part[at + 2 * F];
+    }
+    scaler = model::InputScaler::from_moments(n, sum, sq);
   }
 
   // What every step's loss gets besides the batch: the dataset's RCT propensities, the global batch's per-arm weighted
@@ -220,10 +292,11 @@ struct Trainer::Impl {
     for (double bud : budgets) sample_lambda.push_back(loss::primal_lambda(s.r_hat, s.c_hat, b, u, ctx, bud).lambda);
   }
 
-  // One optimiser step on the batch in `table`; adds this rank's share of the global batch loss to loss_acc.
-  void train_step(int64_t total_steps) {
-    const loss::LossContext ctx = step_context();
-    model::Batch b = model::to_batch(table, dtype, device);
+  // The gradient of the batch in `table` (this rank's rows of the global batch) into `grad`, with the loss value in
+  // `value`. Each parameter's slice is handed to `on_ready` as soon as it is final (the reducer's hook).
+  void batch_gradient(const data::Table& rows, const loss::LossContext& ctx,
+                      const std::function<void(size_t)>& on_ready) {
+    model::Batch b = model::to_batch(rows, dtype, device);
     scaler.apply_(b.x);
     if (fused != 0) {
       const model::Scores s = net->forward_train(net->flat(), b.x, cache);
@@ -234,25 +307,92 @@ struct Trainer::Impl {
                   ok ? "the loss's closed-form score gradient + the net's backward" :
                        tc.fused == "off" ? "train.fused=off" : fmt::format("loss {} has no fused gradient", loss->name()));
       }
-      if (ok) net->backward(net->flat(), cache, d_r, d_c, grad);
+      if (ok) {
+        net->backward(net->flat(), cache, d_r, d_c, grad, on_ready);
+        return;
+      }
     }
-    if (fused == 0) {
-      at::Tensor& p = net->flat();
-      if (p.grad().defined()) p.mutable_grad().zero_();
-      const model::Scores s = net->forward(p, b.x);
-      at::Tensor l = loss->compute(b, s, ctx);
-      l.backward();
-      value = l.detach();
-      grad = p.grad();
+    at::Tensor& p = net->flat();
+    if (p.grad().defined()) p.mutable_grad().zero_();
+    const model::Scores s = net->forward(p, b.x);
+    at::Tensor l = loss->compute(b, s, ctx);
+    l.backward();  // autograd accumulates into the flat leaf at once: every parameter is ready at the end
+    value = l.detach();
+    if (grad.defined() && grad.sizes() == p.sizes() && grad.dtype() == p.dtype() && grad.device() == p.device())
+      grad.copy_(p.grad());  // in place: the reducer holds this buffer
+    else
+      grad = p.grad().clone();
+    if (on_ready)
+      for (size_t e = net->layout().entries().size(); e-- > 0;) on_ready(e);
+  }
+
+  // dist.deterministic: the gradient of each logical shard's block of the global batch on its own, every block's
+  // gradient gathered, summed in block order: the same bits for any number of ranks (docs/distributed.md).
+  void deterministic_gradient(loss::LossContext ctx) {
+    ctx.reduce_sum = ctx.reduce_max = [this](std::vector<double>&) {
+      throw ConfigError(fmt::format("dist.deterministic: loss {} reduces batch statistics across ranks inside its "
+                                    "gradient, which per-block gradients cannot reproduce bit for bit; use it without "
+                                    "dist.deterministic (ranks then agree to rounding)",
+                                    loss->name()));
+    };
+    const int64_t R = loader->block_rows(), nb = table.rows / R, P = net->num_parameters();
+    block_grads.assign(size_t(nb * (P + 1)), 0.0);
+    for (int64_t k = 0; k < nb; ++k) {
+      block.with_weight = true;
+      block.reset(meta, R);
+      for (int64_t i = 0; i < R; ++i) block.copy_row(i, table, k * R + i);
+      batch_gradient(block, ctx, {});
+      const at::Tensor g = grad.detach().to(at::kCPU, at::kDouble).contiguous();
+      std::memcpy(&block_grads[size_t(k * (P + 1))], g.data_ptr<double>(), sizeof(double) * size_t(P));
+      block_grads[size_t(k * (P + 1) + P)] = value.item<double>();
     }
-    comm.allreduce(grad, dist::ReduceOp::kSum);  // each rank's loss is its share of the global batch loss
-    {
-      torch::NoGradGuard no_grad;
-      if (!loss_acc.defined()) loss_acc = at::zeros({}, value.options().dtype(at::kDouble));
-      loss_acc.add_(value);
-      opt->step(net->flat(), grad, opt_cfg.lr * schedule.factor(step, total_steps));
+    const std::vector<std::vector<double>> all = comm.allgather(block_grads);
+    std::vector<double> sum(size_t(P + 1), 0.0);
+    for (const auto& part : all)  // rank order = logical shard order
+      for (size_t k = 0; k * size_t(P + 1) < part.size(); ++k)
+        for (size_t j = 0; j <= size_t(P); ++j) sum[j] += part[k * size_t(P + 1) + j];
+    const at::Tensor g = at::from_blob(sum.data(), {P}, at::TensorOptions().dtype(at::kDouble));
+    grad = g.to(net->flat().options().requires_grad(false)).clone();
+    // each rank adds value / size to loss_acc, so the all-reduced loss is the global batch's
+    value = at::full({}, sum[size_t(P)] / double(comm.size()), grad.options().dtype(at::kDouble));
+  }
+
+  // One batch of the global batch sequence: its gradient, reduced across ranks (bucketed, overlapping backward)
+  // unless it is one of the first train.accumulate - 1 batches of an accumulation group; an optimiser step when the
+  // group is complete or `flush` (end of epoch). Adds this rank's share of the batch loss to loss_acc.
+  void train_step(int64_t total_steps, bool flush) {
+    const loss::LossContext ctx = step_context();
+    const bool last = micro + 1 >= tc.accumulate || flush;
+    if (tc.deterministic) {
+      deterministic_gradient(ctx);
+    } else if (tc.accumulate == 1) {
+      reducer->prepare(grad.defined() ? grad : (grad = at::zeros_like(net->flat()).detach()));
+      batch_gradient(table, ctx, [this](size_t e) { reducer->mark_ready(int(e)); });
+      reducer->finish();
+    } else {
+      // Accumulation: micro-gradients add into acc parameter by parameter; only the group's last batch reduces acc.
+      if (!acc.defined()) acc = at::zeros_like(net->flat()).detach();
+      if (micro == 0) acc.zero_();
+      std::optional<dist::Reducer::NoSync> no_sync;
+      if (!last) no_sync.emplace(*reducer);
+      reducer->prepare(acc);
+      const auto& entries = net->layout().entries();
+      batch_gradient(table, ctx, [this, &entries](size_t e) {
+        acc.narrow(0, entries[e].offset, entries[e].numel).add_(grad.narrow(0, entries[e].offset, entries[e].numel));
+        reducer->mark_ready(int(e));
+      });
+      reducer->finish();
     }
+    torch::NoGradGuard no_grad;
+    if (!loss_acc.defined()) loss_acc = at::zeros({}, value.options().dtype(at::kDouble));
+    loss_acc.add_(value);
+    ++micro;
+    if (!last) return;
+    at::Tensor& g = tc.accumulate > 1 ? acc.div_(double(micro)) : grad;
+    opt->step(net->flat(), g, opt_cfg.lr * schedule.factor(step, total_steps));
+    micro = 0;
     ++step;
+    if (tc.debug) dist::check_replicas(comm, net->flat(), fmt::format("parameters after step {}", step));
   }
 
   // The global mean batch loss accumulated in loss_acc since the last call (one all-reduce), reset.
@@ -283,6 +423,7 @@ struct Trainer::Impl {
                 {"dtype", tc.dtype},
                 {"seed", tc.seed},
                 {"world_size", comm.size()},
+                {"logical_shards", logical_shards},
                 {"rng", {{"kind", "counter"}, {"seed", tc.seed}, {"epoch", epoch}, {"cursor", cursor}}},
                 {"epoch_loss", epoch_loss},
                 {"epoch_steps", epoch_steps},
@@ -292,19 +433,44 @@ struct Trainer::Impl {
                 {"history", history},
                 {"step_costs", val->step_costs()},
                 {"optimizer", opt->name()}};
-    for (const auto& kv : net->named_parameters()) ck.tensors.emplace_back("model." + kv.first, kv.second.detach());
-    for (const auto& kv : opt->state()) ck.tensors.emplace_back("optim." + kv.first, kv.second);
+    // Copies: the writer thread serialises them while training goes on.
+    for (const auto& kv : net->named_parameters()) ck.tensors.emplace_back("model." + kv.first, kv.second.detach().clone());
+    for (const auto& kv : opt->state()) ck.tensors.emplace_back("optim." + kv.first, kv.second.clone());
     for (const auto& kv : scaler.to_tensors()) ck.tensors.push_back(kv);
     return ck;
   }
 
-  // Rank 0 writes; every rank waits at the barrier so none runs ahead into a collective while rank 0 does I/O.
-  void save(const std::string& name) {
-    if (comm.rank() == 0) {
-      make_dir(tc.output);
-      write_checkpoint(tc.output + "/" + name, snapshot());
+  // Rank 0 writes, on a background thread, from a snapshot taken now: no rank ever waits at a collective while
+  // rank 0 does I/O (the watchdog would count it as a hang), and the files appear atomically (write, fsync, rename).
+  // A write still running when the next one starts is waited for (rank 0 only); errors surface at that point.
+  void save(const std::string& name, bool with_model = false) {
+    if (comm.rank() != 0) return;
+    wait_writer();
+    make_dir(tc.output);
+    auto ck = std::make_shared<Checkpoint>(snapshot());
+    model::NamedTensors params;
+    if (with_model) {
+      for (const auto& kv : net->named_parameters()) params.emplace_back(kv.first, kv.second.detach().clone());
+      for (const auto& kv : scaler.to_tensors()) params.push_back(kv);
     }
-    comm.barrier();
+    const std::string dir = tc.output;
+    writer = std::thread([this, ck, name, dir, params = std::move(params)] {
+      try {
+        write_checkpoint(dir + "/" + name, *ck);
+        if (!params.empty()) model::write_param_file(dir + "/model.pt", params);
+      } catch (const std::exception& e) {
+        writer_error = fmt::format("{}/{}: {}", dir, name, e.what());
+      }
+    });
+  }
+  std::string writer_error;
+  void wait_writer() {
+    if (writer.joinable()) writer.join();
+    if (!writer_error.empty()) {
+      const std::string e = writer_error;
+      writer_error.clear();
+      throw IoError(fmt::format("writing a checkpoint failed: {}", e));
+    }
   }
 
   // Fine-tuning: parameters and input scaler from another run (same architecture), fresh optimiser and counters.
@@ -322,8 +488,7 @@ struct Trainer::Impl {
     log::info("train: starting from the parameters of {}", path);
   }
 
-  void restore(const std::string& path) {
-    Checkpoint ck = read_checkpoint(path);
+  void restore(const Checkpoint& ck, const std::string& path) {
     const json& st = ck.state;
     if (st.value("features", -1) != meta.num_features || st.value("arms", -1) != meta.num_arms)
       throw DataError(fmt::format("{}: the checkpoint was trained on {} features and {} arms, the data {} has {} and "
@@ -361,8 +526,8 @@ struct Trainer::Impl {
       throw DataError(fmt::format("{}: its sampler cursor ({} batches into epoch {}) lies beyond this run's {} batches "
                                   "per epoch; resume with the same data, split and batch size",
                                   path, cursor, epoch + 1, loader->batches_per_epoch()));
-    log::info("train: resumed from {} at epoch {}, batch {} of {}, step {}", path, epoch + 1, cursor,
-              loader->batches_per_epoch(), step);
+    log::info("train: resumed from {} at epoch {}, batch {} of {}, step {} (written by {} rank(s); {} logical shards)",
+              path, epoch + 1, cursor, loader->batches_per_epoch(), step, st.value("world_size", 1), logical_shards);
   }
 
   void write_outputs(TrainResult& r) {
@@ -402,12 +567,15 @@ struct Trainer::Impl {
     TrainResult r;
     const auto t0 = Clock::now();
     double step_seconds = 0;
-    const int64_t bpe = loader->batches_per_epoch(), total_steps = int64_t(tc.epochs) * bpe;
+    const int64_t bpe = loader->batches_per_epoch();
+    const int64_t total_steps = int64_t(tc.epochs) * ((bpe + tc.accumulate - 1) / tc.accumulate);
     const ValidationConfig& vc = tc.validation;
-    log::info("train: {} | {} {} train rows/epoch on {} rank(s), {} batches of {} | loss {} | {} ({}) on {} | "
-              "{} parameters",
-              src.name(), bpe * tc.batch_size, tc.source_name, comm.size(), bpe, tc.batch_size, loss->name(),
-              opt->name(), fmt::format("lr {}", opt_cfg.lr), tc.device, net->num_parameters());
+    log::info("train: {} | {} {} train rows/epoch on {} rank(s) ({}, {} logical shards), {} batches of {}{} | loss {} "
+              "| {} ({}) on {} | {} parameters, {} gradient bucket(s)",
+              src.name(), bpe * tc.batch_size, tc.source_name, comm.size(), comm.name(), logical_shards, bpe,
+              tc.batch_size, tc.accumulate > 1 ? fmt::format(" (x{} per step)", tc.accumulate) : "", loss->name(),
+              opt->name(), fmt::format("lr {}", opt_cfg.lr), tc.device, net->num_parameters(),
+              reducer->buckets().size());
     bool stop = false;
     while (epoch < tc.epochs && !stop) {
       loader->start_epoch(epoch);
@@ -421,8 +589,9 @@ struct Trainer::Impl {
         if (!loader->next(table))
           throw DataError(fmt::format("train: the loader ended after {} of {} batches in epoch {}", b, bpe, epoch + 1));
         const auto ts = Clock::now();
-        train_step(total_steps);
+        train_step(total_steps, b + 1 == bpe);
         step_seconds += seconds_since(ts);
+        const bool stepped = micro == 0;  // an optimiser step just completed (checkpoints sit on step boundaries)
         ++epoch_steps, ++since_report, cursor = b + 1;
         r.samples += tc.batch_size;
         bar.advance(tc.batch_size);
@@ -433,8 +602,8 @@ struct Trainer::Impl {
           since_report = 0;
           bar.set_status(fmt::format("loss {:.5g}", l));
         }
-        if (tc.checkpoint_steps > 0 && step % tc.checkpoint_steps == 0 && b + 1 < bpe) save("last.ckpt");
-        if (tc.max_steps > 0 && step >= tc.max_steps && b + 1 < bpe) {
+        if (stepped && tc.checkpoint_steps > 0 && step % tc.checkpoint_steps == 0 && b + 1 < bpe) save("last.ckpt");
+        if (stepped && tc.max_steps > 0 && step >= tc.max_steps && b + 1 < bpe) {
           if (since_report > 0) epoch_loss += take_loss(since_report) * double(since_report);
           save("last.ckpt");
           r.partial = stop = true;
@@ -472,14 +641,7 @@ struct Trainer::Impl {
         else ++bad_validations;
         history.push_back(rec);
         epoch += 1, cursor = 0, epoch_loss = 0, epoch_steps = 0;
-        if (better) {
-          save("best.ckpt");
-          if (comm.rank() == 0) {
-            model::NamedTensors params = net->named_parameters();
-            for (const auto& kv : scaler.to_tensors()) params.push_back(kv);
-            model::write_param_file(tc.output + "/model.pt", params);
-          }
-        }
+        if (better) save("best.ckpt", /*with_model=*/true);
         if (vc.patience > 0 && bad_validations >= vc.patience && !last_epoch) {
           log::info("train: early stop after epoch {}: {} validations without improving {} (best {:.5g} at epoch {})",
                     epoch, bad_validations, vc.metric_name, best_value, best_epoch);
@@ -495,11 +657,13 @@ struct Trainer::Impl {
     r.steps = step;
     r.epochs_done = epoch;
     r.fused = fused == 1;
+    r.logical_shards = logical_shards;
     r.seconds = seconds_since(t0);
     r.samples_per_s = step_seconds > 0 ? double(r.samples) / step_seconds : 0;
     r.best_epoch = best_epoch, r.best_value = best_value, r.best = best;
     r.budgets = val->budgets(), r.random_regret = val->random_regret();
     r.history = history;
+    if (comm.rank() == 0) wait_writer();
     write_outputs(r);
     return r;
   }

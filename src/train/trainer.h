@@ -40,6 +40,7 @@ struct TrainResult {
   bool early_stopped = false;  // validation.patience ran out
   bool partial = false;        // stopped at train.max_steps before the last epoch
   bool fused = false;          // the fused gradient path was used
+  int logical_shards = 1;      // L of the global batch sequence (data/sharded_loader.h)
   int64_t best_epoch = -1;     // epoch (1-based) of the best validation, -1 = none yet
   double best_value = 0;       // its validation.metric value
   ValidationResult best;       // its full validation numbers

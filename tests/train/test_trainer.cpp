@@ -187,6 +187,32 @@ TEST_F(TrainerTest, FusedPathMatchesAutogradInFloat64) {
   EXPECT_TRUE(torch::allclose(a, b, 1e-9, 1e-11)) << "max |diff| " << (a - b).abs().max().item<double>();
 }
 
+TEST_F(TrainerTest, AccumulatingTwoBatchesEqualsOneBatchOfTwiceTheSize) {
+  // Rows reach batches in the same order whatever the batch size, so two accumulated batches of 128 hold the rows of
+  // one batch of 256; with N_j = p_j N (propensity=design) the mean of their gradients is that batch's gradient. SGD
+  // keeps the comparison linear. Same steps, same parameters to rounding (float64). 5800 rows: the training split's
+  // size modulo 256 is below 128, so drop_last leaves the same rows out either way.
+  auto src = make_data(5800);
+  const std::vector<std::string> common{"train.dtype=float64", "train.propensity=design", "optimizer.name=sgd",
+                                        "optimizer.lr=0.05", "train.shuffle_buffer=0"};
+  std::vector<std::string> acc = common, big = common;
+  acc.insert(acc.end(), {"train.batch_size=128", "train.accumulate=2"});
+  big.push_back("train.batch_size=256");
+  TrainResult ra, rb;
+  const at::Tensor pa = train_once(src, make_config(out_dir("acc_a"), acc), &ra);
+  const at::Tensor pb = train_once(src, make_config(out_dir("acc_b"), big), &rb);
+  ASSERT_GT(rb.steps, 10);
+  EXPECT_EQ(ra.steps, rb.steps);
+  EXPECT_LE((pa - pb).abs().max().item<double>(), 1e-12 * pb.abs().max().item<double>());
+  // without accumulation, batches of 128 take twice the steps and land elsewhere
+  std::vector<std::string> small = common;
+  small.push_back("train.batch_size=128");
+  TrainResult rc;
+  const at::Tensor pc = train_once(src, make_config(out_dir("acc_c"), small), &rc);
+  EXPECT_EQ(rc.steps, 2 * rb.steps);
+  EXPECT_GT((pc - pb).abs().max().item<double>(), 1e-6);
+}
+
 TEST_F(TrainerTest, LearnsDecisionsFarBetterThanRandomTargeting) {
   auto src = make_data(40000, 6, 3, 11);
   TrainResult r;
