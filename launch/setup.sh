@@ -29,7 +29,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libopenmpi-dev openmpi-bin
       libhdf5-dev libdeflate-dev zlib1g-dev
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-      libgtest-dev libbenchmark-dev libglpk-dev
+      libgtest-dev libbenchmark-dev libglpk-dev slurmctld slurmd slurm-client munge
       python3-h5py python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do
