@@ -9,6 +9,7 @@
 #include <unistd.h>  // for getpid
 
 #include <cmath>       // for std::nextafter
+#include <cstdio>      // for std::printf
 #include <filesystem>  // for std::filesystem
 #include <memory>      // for std::unique_ptr
 #include <string>      // for std::string
@@ -109,6 +110,8 @@ void expect_equivalent(const std::vector<std::string>& sets, double tol, const s
   EXPECT_GT(s1, 10);
   const double d = rel_diff(two, one);
   EXPECT_LE(d, tol) << name << ": max |2 ranks - 1 rank| / max |1 rank| after " << s1 << " steps";
+  if (world().rank() == 0)
+    std::printf("%s: %lld steps, max |2 ranks - 1 rank| / max |1 rank| = %.3g\n", name.c_str(), (long long)s1, d);
   // every rank holds the same parameters (the all-reduce result is identical everywhere)
   const auto sums = world().allgather({two.sum().item<double>(), two.abs().max().item<double>()});
   EXPECT_EQ(sums[0], sums[1]);
