@@ -11,27 +11,34 @@ namespace dfcl::metrics {
 
 CostCurve cost_curve(const IpwPath& path, const CostCurveOptions& opt) {
   const RctSample& s = path.sample();
+  return cost_curve_from(
+      s.m, [&](int j) { return uniform_policy_value(s, j); },
+      [&](const std::function<void(double, const PolicyValue&)>& fn) { path.sweep(fn); }, opt);
+}
+
+CostCurve cost_curve_from(int arms, const std::function<PolicyValue(int)>& uniform, const PolicySweep& sweep,
+                          const CostCurveOptions& opt) {
   if (opt.quantiles < 1) throw ConfigError(fmt::format("cost curve quantiles is {}; it must be >= 1", opt.quantiles));
   if (opt.max_points == 1 || opt.max_points < 0)
     throw ConfigError(fmt::format("cost curve max_points is {}; keep 0 (all) or at least 2", opt.max_points));
-  if (opt.reference_arm == 0 || opt.reference_arm >= s.m || opt.reference_arm < -1)
+  if (opt.reference_arm == 0 || opt.reference_arm >= arms || opt.reference_arm < -1)
     throw ConfigError(fmt::format("cost curve reference arm {} must be a treatment arm in [1, {}) or -1 (best arm)",
-                                  opt.reference_arm, s.m));
+                                  opt.reference_arm, arms));
   CostCurve cc;
-  const PolicyValue ctrl = uniform_policy_value(s, 0);
+  const PolicyValue ctrl = uniform(0);
   cc.control_revenue = ctrl.revenue, cc.control_cost = ctrl.cost;
-  if (s.m < 2) {
+  if (arms < 2) {
     cc.note = "one arm only: no treatment to compare with control";
   } else {
     int ref = opt.reference_arm;
     if (ref < 0) {
       double best = -std::numeric_limits<double>::infinity();
-      for (int j = 1; j < s.m; ++j) {
-        const double r = uniform_policy_value(s, j).revenue;
+      for (int j = 1; j < arms; ++j) {
+        const double r = uniform(j).revenue;
         if (r > best) best = r, ref = j;
       }
     }
-    const PolicyValue v = uniform_policy_value(s, ref);
+    const PolicyValue v = uniform(ref);
     cc.reference_arm = ref;
     cc.reference_cost = v.cost - ctrl.cost;
     cc.reference_revenue = v.revenue - ctrl.revenue;
@@ -42,11 +49,11 @@ CostCurve cost_curve(const IpwPath& path, const CostCurveOptions& opt) {
   int k = 0;          // next grid level to fill
   double last_r = 0;  // dR at the latest point
   // Full curve length first (for even thinning), then the pass that samples the grid and keeps points.
-  path.sweep([&](double, const PolicyValue&) { ++cc.points; });
+  sweep([&](double, const PolicyValue&) { ++cc.points; });
   const int64_t keep_every =  // ceil((points - 1) / (max_points - 1)): at most max_points kept, the last one included
       opt.max_points > 1 && cc.points > opt.max_points ? (cc.points + opt.max_points - 3) / (opt.max_points - 1) : 1;
   int64_t idx = 0;
-  path.sweep([&](double lam, const PolicyValue& v) {
+  sweep([&](double lam, const PolicyValue& v) {
     const double dc = v.cost - ctrl.cost, dr = v.revenue - ctrl.revenue;
     last_r = dr;
     while (k <= Q && dc >= C * k / Q) cc.grid_revenue[k++] = dr;

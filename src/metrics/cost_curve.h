@@ -10,6 +10,7 @@
 // curve's points are AUCC's (x, y) (docs/metrics.md).
 #pragma once
 #include <cstdint>  // for int64_t
+#include <functional>  // for std::function
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
@@ -37,5 +38,12 @@ struct CostCurve {
 
 /// Throws ConfigError for quantiles < 1 or a reference arm out of range.
 CostCurve cost_curve(const IpwPath& path, const CostCurveOptions& opt = {});
+
+/// The curve from its two ingredients, for any way of computing them (one process here; metrics/distributed.h
+/// across ranks): `uniform(j)`, the IPW value of everyone on arm j, and `sweep(fn)`, which calls fn(lambda, value)
+/// for each policy of the dual path from lambda = +inf down (it is called twice: to count, then to sample).
+using PolicySweep = std::function<void(const std::function<void(double, const PolicyValue&)>&)>;
+CostCurve cost_curve_from(int arms, const std::function<PolicyValue(int)>& uniform, const PolicySweep& sweep,
+                          const CostCurveOptions& opt);
 
 }  // namespace dfcl::metrics

@@ -368,13 +368,6 @@ CostCurve distributed_cost_curve(const DistributedIpwPath& path, const CostCurve
                   "distributed cost curve");
   const RctSample& s = path.local_sample();
   const int M = s.m;
-  // The checks of cost_curve.cpp, identical on every rank.
-  if (opt.quantiles < 1) throw ConfigError(fmt::format("cost curve quantiles is {}; it must be >= 1", opt.quantiles));
-  if (opt.max_points == 1 || opt.max_points < 0)
-    throw ConfigError(fmt::format("cost curve max_points is {}; keep 0 (all) or at least 2", opt.max_points));
-  if (opt.reference_arm == 0 || opt.reference_arm >= M || opt.reference_arm < -1)
-    throw ConfigError(fmt::format("cost curve reference arm {} must be a treatment arm in [1, {}) or -1 (best arm)",
-                                  opt.reference_arm, M));
   // "Everyone on arm j" for every arm: local IPW values scaled back to sums (as the sweep's below, so that the
   // +inf point and the control point stay bitwise consistent), all-reduced, divided by the global row count.
   const double n_local = double(s.n), total = double(path.total_rows());
@@ -396,59 +389,10 @@ CostCurve distributed_cost_curve(const DistributedIpwPath& path, const CostCurve
   mine.clear();
   mine.shrink_to_fit();
 
-  // From here on: cost_curve.cpp on the merged sweep (keep the two in step; the tests compare them).
-  CostCurve cc;
-  const PolicyValue ctrl = uniform(0);
-  cc.control_revenue = ctrl.revenue, cc.control_cost = ctrl.cost;
-  if (M < 2) {
-    cc.note = "one arm only: no treatment to compare with control";
-  } else {
-    int ref = opt.reference_arm;
-    if (ref < 0) {
-      double best = -kInf;
-      for (int j = 1; j < M; ++j) {
-        const double r = uniform(j).revenue;
-        if (r > best) best = r, ref = j;
-      }
-    }
-    const PolicyValue v = uniform(ref);
-    cc.reference_arm = ref;
-    cc.reference_cost = v.cost - ctrl.cost;
-    cc.reference_revenue = v.revenue - ctrl.revenue;
-  }
-  const int Q = opt.quantiles;
-  const double C = cc.reference_cost;
-  cc.grid_revenue.assign(Q + 1, 0.0);
-  int k = 0;
-  double last_r = 0;
-  merged_sweep(curves, total, [&](double, const PolicyValue&) { ++cc.points; });
-  const int64_t keep_every =
-      opt.max_points > 1 && cc.points > opt.max_points ? (cc.points + opt.max_points - 3) / (opt.max_points - 1) : 1;
-  int64_t idx = 0;
-  merged_sweep(curves, total, [&](double lam, const PolicyValue& v) {
-    const double dc = v.cost - ctrl.cost, dr = v.revenue - ctrl.revenue;
-    last_r = dr;
-    while (k <= Q && dc >= C * k / Q) cc.grid_revenue[k++] = dr;
-    if (idx % keep_every == 0 || idx == cc.points - 1) {
-      cc.lambda.push_back(lam), cc.cost.push_back(dc), cc.revenue.push_back(dr);
-    }
-    ++idx;
-  });
-  for (; k <= Q; ++k) cc.grid_revenue[k] = last_r;
-  if (cc.note.empty() && !(C > 0))
-    cc.note = fmt::format("the reference arm {} does not cost more than control (C* = {}); the area is undefined",
-                          cc.reference_arm, C);
-  if (cc.note.empty() && !(cc.reference_revenue > 0))
-    cc.note = fmt::format("no treatment arm has a higher mean revenue than control (R* = {}); the area is undefined",
-                          cc.reference_revenue);
-  if (cc.note.empty()) {
-    double sum = 0;
-    for (double y : cc.grid_revenue) sum += y;
-    cc.area = sum / (cc.reference_revenue * (Q + 1));
-  } else {
-    cc.area = std::numeric_limits<double>::quiet_NaN();
-  }
-  return cc;
+  // The curve itself: cost_curve.cpp's code on the merged sweep.
+  return cost_curve_from(
+      M, uniform, [&](const std::function<void(double, const PolicyValue&)>& fn) { merged_sweep(curves, total, fn); },
+      opt);
 }
 
 AuccResult distributed_aucc(dist::Communicator& comm, const AuccInput& local, int quantiles) {
