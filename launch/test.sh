@@ -19,7 +19,10 @@ echo "test.sh: minimal build tested after $(( $(date +%s) - start ))s"
 nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
 if [ -x "$nvcc" ] || command -v nvcc >/dev/null 2>&1; then
   echo "test.sh: nvcc found: CUDA compile-and-link check (build-cuda)"
-  PATH="$(dirname "$nvcc"):$PATH" bash "$root/launch/setup.sh" --cuda --build-dir "$root/build-cuda"
+  # Only what the check runs: the binary (with the nccl communicator when MPI is found) and the kernel tests.
+  PATH="$(dirname "$nvcc"):$PATH" cmake -S "$root" -B "$root/build-cuda" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DDFCL_CUDA=ON -DDFCL_BENCH=OFF ${Torch_DIR:+-DTorch_DIR="$Torch_DIR"} >/dev/null
+  PATH="$(dirname "$nvcc"):$PATH" cmake --build "$root/build-cuda" -j "${DFCL_JOBS:-2}" --target dfcl dfcl_test_cuda
   "$root/build-cuda/src/cli/dfcl" info
   "$root/build-cuda/tests/dfcl_test_cuda" --gtest_brief=1   # kernels vs CPU path; skips without a GPU
   echo "test.sh: CUDA build done after $(( $(date +%s) - start ))s"
