@@ -1,0 +1,264 @@
+// \brief STATE (Zhou et al., KDD 2024): Student's-t regression of the outcome on [1, T, g] fitted by variational EM,
+// effect = the coefficient of T (the t-model location shift); spec Part A.3 to A.6.
+//
+// Model: y_i = alpha + delta T_i + gamma g_i (+ eta T_i (g_i - gbar)) + e_i, e_i iid t(0, sigma^2, nu), written as a
+// Gaussian scale mixture with u_i ~ Gamma(nu/2, nu/2). The EM (A.4), with r_i = y_i - z_i' beta and q_i =
+// r_i^2/sigma^2:
+//   start   beta, sigma^2 = OLS and mean(r^2); nu = abtest.state.nu
+//   E-step  a = (nu + 1)/2, b_i = nu/2 + q_i/2, w_i = a / b_i = (nu + 1)/(nu + q_i), l_i = psi(a) - ln b_i
+//   M-step  beta = (sum w z z')^-1 sum w z y; sigma^2 = mean(w (y - z' beta)^2);
+//           nu = the root of F(nu) = ln(nu/2) - psi(nu/2) + 1 + mean(l - w) on log nu, clamped to [nu_min, nu_max]
+//           (F decreases strictly; safeguarded Newton inside a bisection bracket), or nu fixed.
+// Every sum is additive and all-reduced: per iteration one all-reduce for the E-step sums with the M-step's normal
+// equations, one for sigma^2. The observed log-likelihood sum ln St(y | z' beta, sigma^2, nu), evaluated in the E-step
+// pass, must not decrease (it is the ELBO at the exact E-step); its trace goes into details.loglik_trace. Stop when
+// its relative change, max_j |d beta_j| rms(z_j) / sigma and |d ln nu| are all below abtest.state.tol.
+// SEs (A.6): model-based sigma^2 (nu+3)/(nu+1) (Z'Z)^-1, and the sandwich A^-1 B A^-1 with the score
+// psi(r) = (nu+1) r / (nu + q): A = sum psi'(r) z z', psi'(r) = (nu+1)(nu - q)/(nu + q)^2, B = sum psi(r)^2 z z'
+// (sigma^2 and nu held fixed); when A is not positive definite the model-based SE is used, with a warning.
+// A point mass in the outcome (most units at one value: zero-inflated spend, a 0/1 metric) makes the t-likelihood
+// unbounded as sigma -> 0; when sigma^2 falls below 1e-10 of its OLS value the EM stops with a warning that says so
+// (details.degenerate = true, converged = false) instead of iterating towards sigma^2 = 0.
+#include <fmt/format.h>  // for fmt::format
+
+#include <algorithm>  // for std::max, std::min
+#include <cmath>      // for std::log, std::log1p, std::lgamma, std::sqrt, std::exp, std::fabs
+
+#include "abtest/internal.h"    // for Design, make_design, fill_inference, DFCL_REGISTER_ESTIMATOR
+#include "abtest/special.h"     // for digamma, trigamma, log_minus_digamma
+#include "abtest/stats.h"       // for NormalEquations, cholesky
+#include "core/error.h"         // for DataError
+#include "dist/communicator.h"  // for Communicator
+
+namespace dfcl::abtest {
+namespace {
+
+// sigma^2 below this share of the OLS residual variance: the fit is collapsing onto a point mass of the outcome.
+constexpr double kCollapse = 1e-10;
+
+// The M-step's nu: the root of ln(nu/2) - psi(nu/2) + c = 0 in [lo, hi] (c <= 0 in exact arithmetic).
+double solve_nu(double c, double lo, double hi, double start) {
+  auto F = [&](double u) { return log_minus_digamma(std::exp(u) / 2) + c; };  // decreasing in u = ln nu
+  double a = std::log(lo), b = std::log(hi);
+  if (F(a) <= 0) return lo;
+  if (F(b) >= 0) return hi;
+  double u = std::min(std::max(std::log(start), a), b);
+  for (int it = 0; it < 200; ++it) {
+    const double f = F(u), nu = std::exp(u);
+    if (f == 0) break;
+    if (f > 0)
+      a = u;
+    else
+      b = u;
+    const double slope = 1 - nu / 2 * trigamma(nu / 2);  // dF/du = nu (1/nu - psi_1(nu/2) / 2) < 0
+    double next = u - f / slope;
+    if (!(next > a && next < b)) next = 0.5 * (a + b);
+    if (std::fabs(next - u) < 1e-14 * std::max(1.0, std::fabs(u)) || b - a < 1e-15) {
+      u = next;
+      break;
+    }
+    u = next;
+  }
+  return std::exp(u);
+}
+
+class State : public Estimator {
+ public:
+  std::string name() const override { return "state"; }
+  bool applicable(const Analysis& a) const override { return a.num_features() > 0; }
+  Estimate estimate(Analysis& a) const override {
+    const Options& o = a.options();
+    const std::vector<double>& g = a.prediction();
+    const std::vector<double>& y = a.outcome();
+    const Units& units = a.units();
+    const std::string where = where_prefix(units);
+    dist::Communicator& comm = a.comm();
+    const int64_t n = units.size();
+    const Design d = make_design(a, g, o.state_interaction);
+    const int k = d.k;
+    double z[4];
+
+    // Start: OLS (Z'Z is also the model-based SE's matrix) and sigma^2 = mean(r^2).
+    NormalEquations ols(k, 1);  // extra: sum (y - ybar)^2
+    for (int64_t i = 0; i < n; ++i) {
+      d.row(units.t[i], g[i], z);
+      ols.add(z, 1.0, y[i] - d.ybar);
+      ols.extra(0) += (y[i] - d.ybar) * (y[i] - d.ybar);
+    }
+    ols.reduce(comm);
+    const double N = ols.sum_w();
+    const std::vector<double> ztz = ols.zwz();
+    std::vector<double> l = ztz;
+    const int bad = cholesky(l, k);
+    if (bad >= 0)
+      throw DataError(
+          fmt::format("{}state: the regression design is singular (column {} is a linear combination of "
+                      "the others): the prediction g does not vary; check the features, or use dim/cuped",
+                      where, Design::column(bad)));
+    const std::vector<double> ztz_inv = cholesky_inverse(l, k);
+    std::vector<double> beta = cholesky_solve(l, k, ols.zwy());
+    std::vector<double> rms(static_cast<size_t>(k));
+    for (int j = 0; j < k; ++j) rms[j] = std::sqrt(ztz[size_t(j) * k + j] / N);
+    auto residual = [&](int64_t i, const std::vector<double>& b) {
+      d.row(units.t[i], g[i], z);
+      double r = y[i] - d.ybar;
+      for (int j = 0; j < k; ++j) r -= z[j] * b[j];
+      return r;
+    };
+    auto weighted_ss = [&](const std::vector<double>* w, const std::vector<double>& b) {  // mean(w r^2)
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double r = residual(i, b);
+        s += (w ? (*w)[i] : 1.0) * r * r;
+      }
+      return comm.allreduce_value(s) / N;
+    };
+    double sigma2 = weighted_ss(nullptr, beta);
+    const double sigma2_ols = sigma2;
+    if (!(sigma2 > 1e-20 * ols.extra(0) / N) || !std::isfinite(sigma2))
+      throw DataError(
+          fmt::format("{}state: the OLS residual variance is {} (the outcome is an exact linear function of "
+                      "[1, T, g]); STATE has nothing to model: use dim or mlrate",
+                      where, sigma2));
+    double nu = o.state_nu;
+
+    // EM.
+    std::vector<double> w(static_cast<size_t>(n));
+    std::vector<double> trace;
+    double loglik = 0, rel_change = 0, dbeta = 0, dlognu = 0;
+    int iterations = 0;
+    bool converged = false, decreased = false, collapsed = false, singular = false;
+    double sigma2_collapsed = 0;
+    std::string decrease_text;
+    NormalEquations wls(k, 2);  // sum w z z', sum w z y; extras: sum log1p(q/nu), sum w
+    while (true) {
+      // E-step at (beta, sigma2, nu), with the observed log-likelihood there.
+      wls = NormalEquations(k, 2);
+      for (int64_t i = 0; i < n; ++i) {
+        const double r = residual(i, beta), q = r * r / sigma2;
+        w[i] = (nu + 1) / (nu + q);
+        wls.add(z, w[i], y[i] - d.ybar);
+        wls.extra(0) += std::log1p(q / nu);
+        wls.extra(1) += w[i];
+      }
+      wls.reduce(comm);
+      const double sum_log1p = wls.extra(0);
+      const double prev = loglik;
+      loglik = N * (std::lgamma((nu + 1) / 2) - std::lgamma(nu / 2) - 0.5 * std::log(M_PI * nu * sigma2)) -
+               (nu + 1) / 2 * sum_log1p;
+      trace.push_back(loglik);
+      if (iterations > 0) {
+        rel_change = std::fabs(loglik - prev) / std::max(std::fabs(prev), 1e-300);
+        if (loglik < prev - 1e-11 * std::fabs(prev) && !decreased) {
+          decreased = true;
+          decrease_text = fmt::format(
+              "the observed log-likelihood decreased at iteration {} (from {:.12g} to {:.12g}); "
+              "the EM lost monotonicity (numerical trouble), so the fit is not trustworthy",
+              iterations, prev, loglik);
+        }
+        if (rel_change < o.state_tol && dbeta < o.state_tol && dlognu < o.state_tol) {
+          converged = true;
+          break;
+        }
+      }
+      if (iterations >= o.state_max_iter) break;
+
+      // M-step.
+      std::vector<double> lw = wls.zwz();
+      if (cholesky(lw, k) >= 0) {  // the weights collapsed onto too few units to identify beta
+        singular = true;
+        break;
+      }
+      const std::vector<double> beta_new = cholesky_solve(lw, k, wls.zwy());
+      double nu_new = nu;
+      if (o.state_estimate_nu) {
+        const double c = 1 + digamma((nu + 1) / 2) - std::log(nu / 2) - sum_log1p / N - wls.extra(1) / N;
+        nu_new = solve_nu(c, o.state_nu_min, o.state_nu_max, nu);
+      }
+      const double sigma2_new = weighted_ss(&w, beta_new);
+      if (!(sigma2_new > kCollapse * sigma2_ols) || !std::isfinite(sigma2_new)) {  // stop at the last iterate
+        collapsed = true, sigma2_collapsed = sigma2_new;
+        break;
+      }
+      dbeta = 0;
+      for (int j = 0; j < k; ++j)
+        dbeta = std::max(dbeta, std::fabs(beta_new[j] - beta[j]) * rms[j] / std::sqrt(sigma2_new));
+      dlognu = std::fabs(std::log(nu_new) - std::log(nu));
+      beta = beta_new, sigma2 = sigma2_new, nu = nu_new;
+      ++iterations;
+    }
+
+    // SEs at the final parameters.
+    const double se_model = std::sqrt(sigma2 * (nu + 3) / (nu + 1) * ztz_inv[size_t(k) + 1]);
+    NormalEquations sa(k), sb(k);
+    for (int64_t i = 0; i < n; ++i) {
+      const double r = residual(i, beta), q = r * r / sigma2;
+      const double psi = (nu + 1) * r / (nu + q), dpsi = (nu + 1) * (nu - q) / ((nu + q) * (nu + q));
+      sa.add(z, dpsi, 0.0);
+      sb.add(z, psi * psi, 0.0);
+    }
+    sa.reduce(comm);
+    sb.reduce(comm);
+    std::vector<double> la = sa.zwz();
+    double se_sandwich = NAN;
+    Estimate e;
+    if (cholesky(la, k) < 0) {
+      const std::vector<double> ainv = cholesky_inverse(la, k);
+      se_sandwich = std::sqrt(mat_mul(mat_mul(ainv, sb.zwz(), k), ainv, k)[size_t(k) + 1]);
+    } else if (o.state_se == "sandwich") {
+      e.warnings.push_back(
+          "the sandwich's A = sum psi'(r) z z' is not positive definite (many residuals beyond sqrt(nu) sigma, where "
+          "psi' < 0): the SE is the model-based one");
+    }
+
+    e.method = "state";
+    e.estimand = "t-model location shift";
+    e.effect = beta[1];
+    const bool sandwich = o.state_se == "sandwich" && std::isfinite(se_sandwich);
+    e.se = sandwich ? se_sandwich : se_model;
+    fill_inference(e, o.alpha);
+    if (decreased) e.warnings.push_back(decrease_text);
+    if (collapsed)
+      e.warnings.push_back(fmt::format(
+          "the residual scale collapsed (sigma2 = {:.3g} at iteration {}, against {:.3g} from OLS): most units share "
+          "one outcome value (a point mass, e.g. zero-inflated spend or a 0/1 metric), where the t-likelihood grows "
+          "without bound as sigma -> 0; STATE is degenerate on this metric: report DIM, CUPED, CUPAC or MLRATE",
+          sigma2_collapsed, iterations + 1, sigma2_ols));
+    else if (singular)
+      e.warnings.push_back(fmt::format(
+          "the weighted normal equations became singular at iteration {} (the EM weights concentrated on too few "
+          "units to identify the coefficients); the estimate is the last iterate and is not trustworthy: report DIM, "
+          "CUPED, CUPAC or MLRATE",
+          iterations));
+    else if (!converged)
+      e.warnings.push_back(
+          fmt::format("did not converge in {} iterations (last relative change {:.3g}); raise "
+                      "abtest.state.max_iter or loosen abtest.state.tol",
+                      iterations, std::max({rel_change, dbeta, dlognu})));
+    auto& dt = e.details;
+    dt["nu"] = nu;
+    dt["nu_estimated"] = o.state_estimate_nu;
+    dt["nu_at_bound"] = o.state_estimate_nu && (nu <= o.state_nu_min || nu >= o.state_nu_max);
+    dt["sigma2"] = sigma2;
+    dt["alpha"] = d.intercept(beta);
+    dt["gamma"] = beta[2];
+    if (d.interaction) dt["interaction"] = beta[3];
+    dt["gbar"] = d.gbar;
+    dt["iterations"] = iterations;
+    dt["converged"] = converged && !decreased;
+    dt["degenerate"] = collapsed || singular;
+    dt["se_model"] = se_model;
+    dt["se_sandwich"] = std::isfinite(se_sandwich) ? nlohmann::json(se_sandwich) : nlohmann::json(nullptr);
+    dt["se_used"] = sandwich ? "sandwich" : "model";
+    dt["loglik"] = loglik;
+    dt["loglik_trace"] = trace;
+    dt["loglik_trace_length"] = trace.size();
+    dt["mean_weight"] = wls.extra(1) / N;
+    return e;
+  }
+};
+
+}  // namespace
+}  // namespace dfcl::abtest
+
+DFCL_REGISTER_ESTIMATOR(State, "state")
