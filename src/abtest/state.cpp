@@ -123,23 +123,24 @@ class State : public Estimator {
     double nu = o.state_nu;
 
     // EM.
-    std::vector<double> w(static_cast<size_t>(n));
     std::vector<double> trace;
     double loglik = 0, rel_change = 0, dbeta = 0, dlognu = 0;
     int iterations = 0;
     bool converged = false, decreased = false, collapsed = false, singular = false;
     double sigma2_collapsed = 0;
     std::string decrease_text;
-    NormalEquations wls(k, 2);  // sum w z z', sum w z y; extras: sum log1p(q/nu), sum w
+    NormalEquations wls(k, 3);  // sum w z z', sum w z y; extras: sum log1p(q/nu), sum w, sum w y^2
     while (true) {
       // E-step at (beta, sigma2, nu), with the observed log-likelihood there.
-      wls = NormalEquations(k, 2);
+      // One pass per iteration: these sums also give the M-step's sigma2 at the new beta (below).
+      wls = NormalEquations(k, 3);
       for (int64_t i = 0; i < n; ++i) {
-        const double r = residual(i, beta), q = r * r / sigma2;
-        w[i] = (nu + 1) / (nu + q);
-        wls.add(z, w[i], y[i] - d.ybar);
+        const double r = residual(i, beta), q = r * r / sigma2, yc = y[i] - d.ybar;
+        const double wi = (nu + 1) / (nu + q);
+        wls.add(z, wi, yc);
         wls.extra(0) += std::log1p(q / nu);
-        wls.extra(1) += w[i];
+        wls.extra(1) += wi;
+        wls.extra(2) += wi * yc * yc;
       }
       wls.reduce(comm);
       const double sum_log1p = wls.extra(0);
@@ -164,18 +165,25 @@ class State : public Estimator {
       if (iterations >= o.state_max_iter) break;
 
       // M-step.
-      std::vector<double> lw = wls.zwz();
+      const std::vector<double> zwz = wls.zwz(), zwy = wls.zwy();
+      std::vector<double> lw = zwz;
       if (cholesky(lw, k) >= 0) {  // the weights collapsed onto too few units to identify beta
         singular = true;
         break;
       }
-      const std::vector<double> beta_new = cholesky_solve(lw, k, wls.zwy());
+      const std::vector<double> beta_new = cholesky_solve(lw, k, zwy);
       double nu_new = nu;
       if (o.state_estimate_nu) {
         const double c = 1 + digamma((nu + 1) / 2) - std::log(nu / 2) - sum_log1p / N - wls.extra(1) / N;
         nu_new = solve_nu(c, o.state_nu_min, o.state_nu_max, nu);
       }
-      const double sigma2_new = weighted_ss(&w, beta_new);
+      // mean(w (y - z beta_new)^2) = (sum w y^2 - 2 beta' Z'Wy + beta' Z'WZ beta) / N, from the E-step's sums.
+      double quad = 0, lin = 0;
+      for (int r = 0; r < k; ++r) {
+        lin += beta_new[r] * zwy[r];
+        for (int c = 0; c < k; ++c) quad += beta_new[r] * zwz[size_t(r) * k + c] * beta_new[c];
+      }
+      const double sigma2_new = (wls.extra(2) - 2 * lin + quad) / N;
       if (!(sigma2_new > kCollapse * sigma2_ols) || !std::isfinite(sigma2_new)) {  // stop at the last iterate
         collapsed = true, sigma2_collapsed = sigma2_new;
         break;
@@ -216,19 +224,19 @@ class State : public Estimator {
     e.effect = beta[1];
     const bool sandwich = o.state_se == "sandwich" && std::isfinite(se_sandwich);
     e.se = sandwich ? se_sandwich : se_model;
+    if (collapsed || singular) e.effect = e.se = NAN;  // no estimate: the warning below says why
     fill_inference(e, o.alpha);
     if (decreased) e.warnings.push_back(decrease_text);
     if (collapsed)
       e.warnings.push_back(fmt::format(
           "the residual scale collapsed (sigma2 = {:.3g} at iteration {}, against {:.3g} from OLS): most units share "
           "one outcome value (a point mass, e.g. zero-inflated spend or a 0/1 metric), where the t-likelihood grows "
-          "without bound as sigma -> 0; STATE is degenerate on this metric: report DIM, CUPED, CUPAC or MLRATE",
+          "without bound as sigma -> 0; STATE is degenerate on this metric and gives no estimate: report DIM, CUPED, CUPAC or MLRATE",
           sigma2_collapsed, iterations + 1, sigma2_ols));
     else if (singular)
       e.warnings.push_back(fmt::format(
           "the weighted normal equations became singular at iteration {} (the EM weights concentrated on too few "
-          "units to identify the coefficients); the estimate is the last iterate and is not trustworthy: report DIM, "
-          "CUPED, CUPAC or MLRATE",
+          "units to identify the coefficients), so STATE gives no estimate: report DIM, CUPED, CUPAC or MLRATE",
           iterations));
     else if (!converged)
       e.warnings.push_back(

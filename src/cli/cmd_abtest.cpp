@@ -734,7 +734,10 @@ int run_abtest(AbtestOptions& o) {
     j["seconds"] = c.seconds;
     j["estimates"] = json::array();
     for (const auto& e : c.estimates) {
-      j["estimates"].push_back(e.to_json());
+      nlohmann::json ej = e.to_json();
+      if (ej.contains("details") && ej["details"].contains("loglik_trace"))
+        ej["details"].erase("loglik_trace");  // hundreds of numbers; its length and final value stay
+      j["estimates"].push_back(ej);
       for (const auto& w : e.warnings)
         warnings.push_back(fmt::format("{} vs {}, {}, {}: {}", c.treatment, c.control, c.metric, e.method, w));
     }
