@@ -57,6 +57,7 @@ struct Options {
   double state_tol = 1e-8;        // relative change of the observed log-likelihood (and max |d beta| / scale)
   bool state_interaction = false; // add T (g - gbar) as in MLRATE
   std::string state_se = "sandwich";  // sandwich | model
+  bool state_px = true;               // sigma2 M-step divides by sum w (PX-EM; same fixed point), false: by N
   /// Reads the `abtest` section's estimator keys; ConfigError naming the key.
   static Options from(const Config& cfg);
 };

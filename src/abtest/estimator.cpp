@@ -172,6 +172,7 @@ Options Options::from(const Config& cfg) {
   o.state_tol = cfg.get<double>("abtest.state.tol", o.state_tol);
   o.state_interaction = cfg.get<bool>("abtest.state.interaction", o.state_interaction);
   o.state_se = cfg.get<std::string>("abtest.state.se", o.state_se);
+  o.state_px = cfg.get<bool>("abtest.state.px", o.state_px);
   check_options(o);
   return o;
 }
