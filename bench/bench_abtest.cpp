@@ -104,6 +104,14 @@ double peak_rss_mib() {
   return double(ru.ru_maxrss) / 1024;  // Linux: KiB
 }
 
+/// CPU seconds (user + system) this process has used so far: against the wall time, it shows whether a rank had
+/// its core (on shared cores, a rank that waits for the CPU or for another rank uses less CPU than wall time).
+double cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 void write_columns(const std::string& path, const Units& u, const std::vector<double>& g) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw std::runtime_error("cannot write " + path);
@@ -146,6 +154,7 @@ int main(int argc, char** argv) {
     opts.seed = cli.seed;
     std::map<std::string, std::vector<double>> times;
     std::map<std::string, Estimate> first;
+    const double cpu0 = cpu_s(), wall0 = now();
     for (int r = 0; r < cli.reps; ++r) {
       comm->barrier();
       t0 = now();
@@ -167,8 +176,8 @@ int main(int argc, char** argv) {
         if (r == 0) first[m] = e;
       }
     }
-    const double rss = peak_rss_mib();
-    const std::vector<std::vector<double>> all_rss = comm->allgather({rss});
+    const double wall = now() - wall0, cpu = cpu_s() - cpu0;
+    const std::vector<std::vector<double>> all_rss = comm->allgather({peak_rss_mib(), cpu, wall});
 
     if (rank == 0) {
       nlohmann::json j;
@@ -188,9 +197,11 @@ int main(int argc, char** argv) {
       nlohmann::json est;
       for (const auto& kv : first) est[kv.first] = kv.second.to_json();
       j["estimates"] = est;
-      std::vector<double> rs;
-      for (const auto& v : all_rss) rs.push_back(v.at(0));
+      std::vector<double> rs, cpus, walls;
+      for (const auto& v : all_rss) rs.push_back(v.at(0)), cpus.push_back(v.at(1)), walls.push_back(v.at(2));
       j["peak_rss_mib_per_rank"] = rs;
+      j["timed_cpu_s_per_rank"] = cpus;  // CPU seconds over all repetitions (every phase, barriers included)
+      j["timed_wall_s_per_rank"] = walls;
       fmt::print("bench_abtest: n = {}, {} rank(s) ({}), t({:g}) noise, {} reps; median seconds:\n", cli.n, W,
                  comm->name(), cli.nu, cli.reps);
       for (const auto& kv : times) fmt::print("  {:<9} {:8.3f}\n", kv.first, median(kv.second));
@@ -198,7 +209,8 @@ int main(int argc, char** argv) {
         fmt::print("  {:<9} effect {:.4f} se {:.4f} (truth {:.4f}){}\n", kv.first, kv.second.effect, kv.second.se,
                    true_effect(spec),
                    kv.second.details.contains("nu") ? fmt::format(", nu-hat {}", kv.second.details["nu"].dump()) : "");
-      fmt::print("  peak RSS per rank (MiB): {}\n", nlohmann::json(rs).dump());
+      fmt::print("  peak RSS per rank (MiB): {}; CPU s / wall s of the timed repetitions per rank: {} / {}\n",
+                 nlohmann::json(rs).dump(), nlohmann::json(cpus).dump(), nlohmann::json(walls).dump());
       if (!cli.json.empty()) std::ofstream(cli.json) << j.dump(2) << "\n";
     }
     comm->barrier();
