@@ -58,6 +58,7 @@ struct Options {
   bool state_interaction = false; // add T (g - gbar) as in MLRATE
   std::string state_se = "sandwich";  // sandwich | model
   bool state_px = true;               // sigma2 M-step divides by sum w (PX-EM; same fixed point), false: by N
+  bool state_squarem = true;          // SQUAREM extrapolation every two EM steps (same fixed point; monotone)
   /// Reads the `abtest` section's estimator keys; ConfigError naming the key.
   static Options from(const Config& cfg);
 };

@@ -173,6 +173,7 @@ Options Options::from(const Config& cfg) {
   o.state_interaction = cfg.get<bool>("abtest.state.interaction", o.state_interaction);
   o.state_se = cfg.get<std::string>("abtest.state.se", o.state_se);
   o.state_px = cfg.get<bool>("abtest.state.px", o.state_px);
+  o.state_squarem = cfg.get<bool>("abtest.state.squarem", o.state_squarem);
   check_options(o);
   return o;
 }

@@ -554,7 +554,9 @@ void expect_same_on_ranks(const Data& a, const Options& o, const std::vector<int
       EXPECT_LT(rel(x.effect, y.effect), 1e-10) << W << " ranks, rank " << r << ", " << y.method;
       EXPECT_LT(rel(x.se, y.se), 1e-10) << W << " ranks, rank " << r << ", " << y.method;
       if (y.method == "state") {
-        EXPECT_LT(rel(x.details["nu"].get<double>(), y.details["nu"].get<double>()), 1e-10) << W << " ranks";
+        // nu is pinned by the EM's stopping rule (|d ln nu| < state.tol = 1e-8), and sums in another order can move
+        // a SQUAREM accept/reject decision, so the ranks agree on nu to that tolerance, not to rounding.
+        EXPECT_LT(rel(x.details["nu"].get<double>(), y.details["nu"].get<double>()), 1e-8) << W << " ranks";
       }
     }
   }
