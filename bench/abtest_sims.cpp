@@ -18,7 +18,6 @@
 #include <cmath>      // for std::sqrt, std::isfinite, NAN
 #include <cstdint>    // for int64_t, uint64_t
 #include <cstdio>     // for std::fprintf
-#include <cstdlib>    // for std::strtod
 #include <fstream>    // for std::ofstream
 #include <map>        // for std::map
 #include <mutex>      // for std::mutex, std::lock_guard
@@ -27,6 +26,8 @@
 #include <thread>     // for std::thread
 #include <utility>    // for std::pair
 #include <vector>     // for std::vector
+
+#include <CLI/CLI.hpp>  // for CLI::App
 
 #include "abtest/abtest.h"      // for analyse, Options, Estimate, estimator_names
 #include "abtest/simulate.h"    // for SimSpec, simulate, true_effect
@@ -39,15 +40,13 @@ using namespace dfcl::abtest;
 
 namespace {
 
-const char* kUsage =
-    "Usage: abtest_sims [--scenario aa|heavy|ratio|all] [--replicates R] [--n N] [--seed S] [--threads K]\n"
-    "                   [--json FILE] [--markdown FILE] [--svg FILE] [--bootstrap B]\n"
-    "       abtest_sims --replot FILE.json --svg FILE   (the plot again from a --json file, no simulation)\n"
+const char* kDescription =
     "Runs R replicate experiments of N units per scenario (defaults: all, R = 1000, N = 20000, seed 1, K = the\n"
     "cores) through every estimator and prints, per estimator: mean effect, bias against the true effect, empirical\n"
     "SD across replicates, mean analytic SE, coverage of the 95% CI, and the variance reduction against DIM and CUPAC\n"
     "(1 - Var_m / Var_base over the replicates; B bootstrap resamples of the replicates for its 95% CI, default\n"
-    "2000). --json writes every number, --markdown the tables, --svg the heavy-tail plot (VR against CUPAC by nu).\n";
+    "2000). --json writes every number, --markdown the tables, --svg the heavy-tail plot (VR against CUPAC by nu).\n"
+    "abtest_sims --replot FILE.json --svg FILE draws the plot again from a --json file, without simulating.";
 
 struct Cli {
   std::string scenario = "all";
@@ -59,45 +58,17 @@ struct Cli {
   std::string json, markdown, svg, replot;
 };
 
-bool parse(int argc, char** argv, Cli& c, std::string& err) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") return err = "help", false;
-    if (i + 1 >= argc) return err = a + " needs a value", false;
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    const double x = std::strtod(v.c_str(), &end);
-    const bool num = end && *end == '\0' && !v.empty() && x >= 0;
-    if (a == "--scenario") {
-      if (v != "aa" && v != "heavy" && v != "ratio" && v != "all") return err = "--scenario is aa, heavy, ratio or all", false;
-      c.scenario = v;
-    } else if (a == "--json") {
-      c.json = v;
-    } else if (a == "--markdown") {
-      c.markdown = v;
-    } else if (a == "--svg") {
-      c.svg = v;
-    } else if (a == "--replot") {
-      c.replot = v;
-    } else if (!num) {
-      return err = fmt::format("{} takes a non-negative number, not '{}'", a, v), false;
-    } else if (a == "--replicates") {
-      c.replicates = int(x);
-    } else if (a == "--n") {
-      c.n = int64_t(x);
-    } else if (a == "--seed") {
-      c.seed = uint64_t(x);
-    } else if (a == "--threads") {
-      c.threads = int(x);
-    } else if (a == "--bootstrap") {
-      c.bootstrap = int(x);
-    } else {
-      return err = "unknown option " + a, false;
-    }
-  }
-  if (c.replicates < 3) return err = "--replicates must be at least 3", false;
-  if (c.n < 20) return err = "--n must be at least 20", false;
-  return true;
+void add_options(CLI::App& app, Cli& c) {
+  app.add_option("--scenario", c.scenario, "which simulations")->check(CLI::IsMember({"aa", "heavy", "ratio", "all"}));
+  app.add_option("--replicates", c.replicates, "replicate experiments per scenario")->check(CLI::Range(3, 10000000));
+  app.add_option("--n", c.n, "units per replicate")->check(CLI::Range(int64_t(20), int64_t(1) << 40));
+  app.add_option("--seed", c.seed, "simulation seed");
+  app.add_option("--threads", c.threads, "threads over replicates (0 = the cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--bootstrap", c.bootstrap, "bootstrap resamples for the VR intervals")->check(CLI::NonNegativeNumber);
+  app.add_option("--json", c.json, "write every number as JSON");
+  app.add_option("--markdown", c.markdown, "write the tables as Markdown");
+  app.add_option("--svg", c.svg, "write the heavy-tail plot");
+  app.add_option("--replot", c.replot, "a --json file to plot again (no simulation)");
 }
 
 struct Scenario {
@@ -433,12 +404,9 @@ void write_plot(const std::string& path, const nlohmann::json& all) {
 
 int main(int argc, char** argv) {
   Cli cli;
-  std::string err;
-  if (!parse(argc, argv, cli, err)) {
-    if (err == "help") return std::fprintf(stdout, "%s", kUsage), 0;
-    std::fprintf(stderr, "abtest_sims: %s\n%s", err.c_str(), kUsage);
-    return 2;
-  }
+  CLI::App app{kDescription};
+  add_options(app, cli);
+  CLI11_PARSE(app, argc, argv);
   if (cli.threads <= 0) cli.threads = int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(1);  // parallel over replicates, not inside one
   try {

@@ -20,14 +20,14 @@
 #include <chrono>     // for std::chrono::steady_clock
 #include <cstdint>    // for int64_t, uint64_t
 #include <cstdio>     // for std::fprintf, std::FILE
-#include <cstdlib>    // for std::strtod
 #include <fstream>    // for std::ofstream
 #include <map>        // for std::map
 #include <memory>     // for std::unique_ptr
-#include <sstream>    // for std::stringstream
 #include <stdexcept>  // for std::runtime_error
 #include <string>     // for std::string
 #include <vector>     // for std::vector
+
+#include <CLI/CLI.hpp>  // for CLI::App
 
 #include "abtest/abtest.h"      // for Analysis, Options, make_estimator
 #include "abtest/simulate.h"    // for SimSpec, simulate_shard, true_effect
@@ -38,11 +38,10 @@ using namespace dfcl::abtest;
 
 namespace {
 
-const char* kUsage =
-    "Usage: [mpirun -n W] bench_abtest [--n N] [--nu NU] [--seed S] [--reps R] [--methods state,mlrate]\n"
-    "                                  [--backend auto|local|mpi] [--write FILE] [--json FILE]\n"
+const char* kDescription =
     "Fits the methods on N units (default 10,000,000) of DGP-1 with t(NU) noise (NU = 3), split over the W ranks;\n"
-    "prints the median seconds of each phase (prepare, crossfit, each method) over R repetitions (3).\n";
+    "prints the median seconds of each phase (prepare, crossfit, each method) over R repetitions (3).\n"
+    "Run it as: [mpirun -n W] bench_abtest [options]";
 
 struct Cli {
   int64_t n = 10000000;
@@ -53,42 +52,15 @@ struct Cli {
   std::string backend = "auto", write, json;
 };
 
-bool parse(int argc, char** argv, Cli& c, std::string& err) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") return err = "help", false;
-    if (i + 1 >= argc) return err = a + " needs a value", false;
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    const double x = std::strtod(v.c_str(), &end);
-    const bool num = end && *end == '\0' && !v.empty() && x > 0;
-    if (a == "--methods") {
-      c.methods.clear();
-      std::stringstream ss(v);
-      for (std::string m; std::getline(ss, m, ',');)
-        if (!m.empty()) c.methods.push_back(m);
-    } else if (a == "--backend") {
-      c.backend = v;
-    } else if (a == "--write") {
-      c.write = v;
-    } else if (a == "--json") {
-      c.json = v;
-    } else if (!num) {
-      return err = fmt::format("{} takes a positive number, not '{}'", a, v), false;
-    } else if (a == "--n") {
-      c.n = int64_t(x);
-    } else if (a == "--nu") {
-      c.nu = x;
-    } else if (a == "--seed") {
-      c.seed = uint64_t(x);
-    } else if (a == "--reps") {
-      c.reps = int(x);
-    } else {
-      return err = "unknown option " + a, false;
-    }
-  }
-  if (c.methods.empty()) return err = "--methods names no estimator", false;
-  return true;
+void add_options(CLI::App& app, Cli& c) {
+  app.add_option("--n", c.n, "units in all")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--nu", c.nu, "degrees of freedom of the t noise")->check(CLI::PositiveNumber);
+  app.add_option("--seed", c.seed, "simulation seed");
+  app.add_option("--reps", c.reps, "timed repetitions")->check(CLI::Range(1, 1000));
+  app.add_option("--methods", c.methods, "estimators to time")->delimiter(',');
+  app.add_option("--backend", c.backend, "communicator")->check(CLI::IsMember({"auto", "local", "mpi"}));
+  app.add_option("--write", c.write, "write y, t and g to this binary file (the peer's input)");
+  app.add_option("--json", c.json, "write the results as JSON");
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -129,12 +101,9 @@ void write_columns(const std::string& path, const Units& u, const std::vector<do
 
 int main(int argc, char** argv) {
   Cli cli;
-  std::string err;
-  if (!parse(argc, argv, cli, err)) {
-    const bool help = err == "help";
-    std::fprintf(help ? stdout : stderr, "%s%s", help ? "" : ("bench_abtest: " + err + "\n").c_str(), kUsage);
-    return help ? 0 : 2;
-  }
+  CLI::App app{kDescription};
+  add_options(app, cli);
+  CLI11_PARSE(app, argc, argv);
   at::set_num_threads(1);
   std::unique_ptr<dist::Communicator> comm;
   try {

@@ -9,6 +9,7 @@
 // slowest rank's; the table gives the median over the repetitions and the 10th/90th percentiles.
 // Not Google Benchmark: its adaptive iteration counts would differ between ranks and deadlock the collectives.
 #include <ATen/ATen.h>   // for at::zeros, at::full
+#include <CLI/CLI.hpp>     // for CLI::App
 #include <fmt/format.h>  // for fmt::format, fmt::print
 #include <mpi.h>         // for MPI_Allreduce, MPI_Wtime
 
@@ -16,7 +17,6 @@
 #include <cmath>      // for std::llround
 #include <cstdint>    // for int64_t
 #include <cstdio>     // for std::fprintf
-#include <cstdlib>    // for std::strtod
 #include <cstring>    // for std::strcmp
 #include <string>     // for std::string
 #include <vector>     // for std::vector
@@ -38,51 +38,22 @@ struct Options {
   std::string format = "csv";
 };
 
-const char* kUsage =
-    "Usage: mpirun -n W bench_allreduce [--min-bytes N] [--max-bytes N] [--factor 2|4] [--reps R] [--warmup K]\n"
-    "                                   [--batch-ms T] [--format csv|json]\n"
+const char* kDescription =
     "All-reduce (float32 sum, in place) through dfcl's MPI Communicator, blocking and async, and raw MPI_Allreduce\n"
     "on the same buffer, for sizes min-bytes, min-bytes*factor, ... <= max-bytes (defaults 4 B .. 64 MiB, factor 4).\n"
     "R repetitions (default 21) after K warm-up ones (2); each repetition is a batch of back-to-back all-reduces of\n"
     "~T ms (5) per method. Prints, on rank 0, the median time per all-reduce (slowest rank), algorithm and bus\n"
-    "bandwidth (NCCL-tests convention: busbw = algbw * 2(W-1)/W) and each method's time over MPI_Allreduce's.\n";
+    "bandwidth (NCCL-tests convention: busbw = algbw * 2(W-1)/W) and each method's time over MPI_Allreduce's.\n"
+    "Run it as: mpirun -n W dfcl_bench_allreduce [options]";
 
-bool parse(int argc, char** argv, Options& o, std::string& err) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") return err = "help", false;
-    if (i + 1 >= argc) return err = a + " needs a value", false;
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    const double x = std::strtod(v.c_str(), &end);
-    const bool num = end && *end == '\0' && !v.empty();
-    if (a == "--format") {
-      if (v != "csv" && v != "json") return err = "--format is csv or json", false;
-      o.format = v;
-    } else if (!num) {
-      return err = fmt::format("{} takes a number, not '{}'", a, v), false;
-    } else if (a == "--min-bytes") {
-      o.min_bytes = int64_t(x);
-    } else if (a == "--max-bytes") {
-      o.max_bytes = int64_t(x);
-    } else if (a == "--factor") {
-      o.factor = int(x);
-    } else if (a == "--reps") {
-      o.reps = int(x);
-    } else if (a == "--warmup") {
-      o.warmup = int(x);
-    } else if (a == "--batch-ms") {
-      o.batch_ms = x;
-    } else {
-      return err = "unknown option " + a, false;
-    }
-  }
-  if (o.min_bytes < 4 || o.min_bytes % 4 != 0 || o.max_bytes < o.min_bytes)
-    return err = "--min-bytes must be a multiple of 4 (float32), >= 4 and <= --max-bytes", false;
-  if (o.max_bytes > (int64_t(1) << 31)) return err = "--max-bytes is at most 2 GiB", false;
-  if (o.factor < 2) return err = "--factor must be >= 2", false;
-  if (o.reps < 1 || o.warmup < 0 || o.batch_ms <= 0) return err = "--reps >= 1, --warmup >= 0, --batch-ms > 0", false;
-  return true;
+void add_options(CLI::App& app, Options& o) {
+  app.add_option("--min-bytes", o.min_bytes, "smallest message (a multiple of 4)")->check(CLI::Range(int64_t(4), int64_t(1) << 31));
+  app.add_option("--max-bytes", o.max_bytes, "largest message (at most 2 GiB)")->check(CLI::Range(int64_t(4), int64_t(1) << 31));
+  app.add_option("--factor", o.factor, "size step")->check(CLI::Range(2, 1024));
+  app.add_option("--reps", o.reps, "timed repetitions")->check(CLI::Range(1, 1000000));
+  app.add_option("--warmup", o.warmup, "warm-up repetitions")->check(CLI::Range(0, 1000000));
+  app.add_option("--batch-ms", o.batch_ms, "length of one repetition's batch per method (ms)")->check(CLI::PositiveNumber);
+  app.add_option("--format", o.format, "output")->check(CLI::IsMember({"csv", "json"}));
 }
 
 struct Bench {
@@ -138,11 +109,12 @@ double quantile(std::vector<double> v, double q) {
 
 int main(int argc, char** argv) {
   Options o;
-  std::string err;
-  if (!parse(argc, argv, o, err)) {
-    const bool help = err == "help";
-    std::fprintf(help ? stdout : stderr, "%s%s", help ? "" : ("bench_allreduce: " + err + "\n").c_str(), kUsage);
-    return help ? 0 : 2;
+  CLI::App app{kDescription};
+  add_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+  if (o.min_bytes % 4 != 0 || o.max_bytes < o.min_bytes) {
+    std::fprintf(stderr, "dfcl_bench_allreduce: --min-bytes must be a multiple of 4 (float32) and <= --max-bytes\n");
+    return 2;
   }
   dist::CommOptions copts;
   copts.backend = "mpi";
