@@ -59,6 +59,8 @@ class NormalEquations {
   std::vector<double> zwz() const;  // k x k, row-major, both triangles
   std::vector<double> zwy() const;
   double sum_w() const { return sums_[tri_ + size_t(k_)]; }
+  /// The sums in storage order (upper triangle of Z'WZ row by row, Z'Wy, sum w, extras), for hand-unrolled loops.
+  double* raw() { return sums_.data(); }
 
  private:
   int k_;
