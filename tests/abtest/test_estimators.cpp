@@ -344,6 +344,43 @@ TEST(AbtestState, InteractionModelSeAndNonConvergenceWarning) {
   EXPECT_EQ(e.details["loglik_trace"].size(), 3u);
 }
 
+// STATE's E-step pass (blocked, vectorised, sum log(nu + q) as logs of products of four) against a unit-by-unit float64
+// reference at the reported fit: the observed log-likelihood and the weighted normal equations sum w r z = 0, with the
+// interaction column, nu estimated, n not a multiple of the block or of 4, and outliers ~1e6 sigma out (q ~ 1e12).
+TEST(AbtestState, EStepPassMatchesAUnitByUnitReferenceWithExtremeOutliers) {
+  Data a = make_data(5001, 23, false, 3.0);  // 5001 = 9 blocks of 512 and a partial one (not a multiple of 4)
+  a.y[1024] = a.y[1025] = 1e6;
+  a.y[3000] = -3e6;
+  const Units u = units_of(a);
+  for (const bool interaction : {false, true}) {
+    Options o = state_options();
+    o.predictor = "ridge2";
+    o.state_interaction = interaction;
+    auto comm = dist::make_local_communicator();
+    Analysis an(u, o, *comm);
+    const std::vector<double> g = an.prediction();
+    const Estimate e = make_estimator("state")->estimate(an);
+    const auto& dt = e.details;
+    ASSERT_TRUE(dt["converged"].get<bool>()) << e.to_json().dump();
+    const double nu = dt["nu"], sigma2 = dt["sigma2"], alpha = dt["alpha"], gamma = dt["gamma"], gbar = dt["gbar"];
+    const double eta = interaction ? dt["interaction"].get<double>() : 0.0;
+    long double loglik = 0;
+    double grad[4] = {0, 0, 0, 0}, scale[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double z[4] = {1.0, double(a.t[i]), g[i], a.t[i] * (g[i] - gbar)};
+      const double r = a.y[i] - alpha - e.effect * z[1] - gamma * g[i] - eta * z[3], q = r * r / sigma2;
+      loglik += std::lgamma((nu + 1) / 2) - std::lgamma(nu / 2) - 0.5 * std::log(M_PI * nu * sigma2) -
+                (nu + 1) / 2 * std::log1p(q / nu);
+      const double w = (nu + 1) / (nu + q);
+      for (int j = 0; j < 4; ++j) grad[j] += w * r * z[j], scale[j] += std::fabs(w * r * z[j]);
+    }
+    EXPECT_LT(rel(dt["loglik"].get<double>(), double(loglik)), 1e-12) << "interaction " << interaction;
+    for (int j = 0; j < (interaction ? 4 : 3); ++j)
+      EXPECT_LT(std::fabs(grad[j]) / scale[j], 1e-8) << "coefficient " << j << ", interaction " << interaction;
+    EXPECT_NEAR(e.effect, 0.5, 5 * e.se);
+  }
+}
+
 TEST(AbtestState, PointMassOutcomeIsFlaggedAsDegenerate) {
   Units u;
   u.num_features = 1;
