@@ -74,6 +74,13 @@ struct Estimate {
   nlohmann::json to_json() const;
 };
 
+/// A ratio metric's linearisation, per arm g (0 = control, 1 = treatment): R_g = sum_g Y / sum_g D, Dbar_g =
+/// sum_g D / n_g (global sums). An estimator that is not linear in W (STATE) needs them for its SE: W depends on
+/// R_g and Dbar_g, which are estimated too.
+struct Linearisation {
+  double r[2] = {0, 0}, dbar[2] = {0, 0};
+};
+
 /// Prepared once per comparison and shared by the estimators: global counts, the linearised metric for ratio
 /// metrics, and the cross-fitted ML prediction g (computed on first use).
 class Analysis {
@@ -97,6 +104,7 @@ class Analysis {
   dist::Communicator& comm() const;
   int64_t global_n(int arm) const;  // units per arm over all ranks
   bool ratio() const;               // a ratio metric (on any rank)
+  const Linearisation& linearisation() const;  // R_g and Dbar_g (zeros when not ratio())
   bool has_pre() const;             // a pre-period covariate (on any rank)
   int num_features() const;         // features per unit (the same on every rank with units)
  private:

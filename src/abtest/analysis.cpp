@@ -76,6 +76,7 @@ struct Analysis::Impl {
   bool ratio = false, has_pre = false;
   int num_features = 0;
   std::vector<double> w;  // the linearised outcome (ratio metric)
+  Linearisation lin;      // its R_g and Dbar_g
   bool has_prediction = false;
   std::vector<double> prediction;
 };
@@ -258,7 +259,8 @@ Analysis::Analysis(const Units& units, const Options& options, dist::Communicato
       s[2 * g] += units.y[i], s[2 * g + 1] += units.d[i];
     }
     comm.allreduce_values(s);
-    double r[2], dbar[2];
+    double* r = impl_->lin.r;
+    double* dbar = impl_->lin.dbar;
     for (int g = 0; g < 2; ++g) r[g] = s[2 * g] / s[2 * g + 1], dbar[g] = s[2 * g + 1] / double(impl_->n_arm[g]);
     impl_->w.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
@@ -289,6 +291,7 @@ const Options& Analysis::options() const { return impl_->options; }
 dist::Communicator& Analysis::comm() const { return *impl_->comm; }
 int64_t Analysis::global_n(int arm) const { return impl_->n_arm[arm ? 1 : 0]; }
 bool Analysis::ratio() const { return impl_->ratio; }
+const Linearisation& Analysis::linearisation() const { return impl_->lin; }
 bool Analysis::has_pre() const { return impl_->has_pre; }
 int Analysis::num_features() const { return impl_->num_features; }
 

@@ -13,9 +13,10 @@
 // equations, one for sigma^2. The observed log-likelihood sum ln St(y | z' beta, sigma^2, nu), evaluated in the E-step
 // pass, must not decrease (it is the ELBO at the exact E-step); its trace goes into details.loglik_trace. Stop when
 // its relative change, max_j |d beta_j| rms(z_j) / sigma and |d ln nu| are all below abtest.state.tol.
-// SEs (A.6): model-based sigma^2 (nu+3)/(nu+1) (Z'Z)^-1, and the sandwich A^-1 B A^-1 with the score
-// psi(r) = (nu+1) r / (nu + q): A = sum psi'(r) z z', psi'(r) = (nu+1)(nu - q)/(nu + q)^2, B = sum psi(r)^2 z z'
-// (sigma^2 and nu held fixed); when A is not positive definite the model-based SE is used, with a warning.
+// SEs (A.6): model-based sigma^2 (nu+3)/(nu+1) (Z'Z)^-1, and the sandwich A^-1 B A^-1 over every estimated
+// parameter (beta, sigma^2, nu, and a ratio metric's linearisation R_g, Dbar_g; see sandwich() below). The spec's
+// form with sigma^2 and nu held fixed (score psi(r) = (nu+1) r / (nu + q)) is kept in details.se_sandwich_fixed_scale
+// and used when the full A is not positive definite; when that one is not either, the model-based SE, with a warning.
 // A point mass in the outcome (most units at one value: zero-inflated spend, a 0/1 metric) makes the t-likelihood
 // unbounded as sigma -> 0; when sigma^2 falls below 1e-10 of its OLS value the EM stops with a warning that says so
 // (details.degenerate = true, converged = false) instead of iterating towards sigma^2 = 0.
@@ -125,6 +126,118 @@ void estep_sums(const Design& d, const uint8_t* t, const double* g, const double
     for (int c = 0; c < 15; ++c) S[c] += zz[c];
   }
   wls.extra(0) += s_log, wls.extra(1) += s_w, wls.extra(2) += s_wyy;
+}
+
+// The sandwich SEs of the T coefficient (spec A.6, extended): the M-estimation variance A^-1 B A^-1 over every
+// estimated parameter, theta = (beta / sigma, sigma2 / sigma2-hat, nu / nu-hat) (linear rescalings, so the SE is
+// unchanged and A is O(1) in every entry), A = -sum d2 l_i / d theta2 (the observed information), B = sum s_i s_i'
+// with s_i = d l_i / d theta. With e = r / sigma, q = e^2, D = nu + q, w = (nu + 1) / D, L = log1p(q / nu):
+//   s_beta  = w e z                          -H_beta,beta   = (nu + 1)(nu - q) / D^2 z z'
+//   s_sigma = (w q - 1) / 2                  -H_beta,sigma  = (nu + 1) nu e / D^2 z
+//   s_nu    = nu c' - nu L / 2 + (nu + 1) q / (2 D)          -H_beta,nu = -nu e (q - 1) / D^2 z
+//   -H_sigma,sigma = ((nu + 1) q (2 nu + q) / D^2 - 1) / 2     -H_sigma,nu = -nu q (q - 1) / (2 D^2)
+//   -H_nu,nu = -nu^2 c'' - nu q / (2 D) + q (nu^2 + 2 nu + q) / (2 D^2)
+// where c(nu) = ln Gamma((nu + 1)/2) - ln Gamma(nu/2) - ln(nu) / 2. Under a symmetric residual law the beta block
+// decouples (the odd cross terms have mean 0) and se_full ~ se_beta; under a skewed one the estimation of sigma2
+// and nu moves delta-hat a little, and only se_full carries it. nu held fixed (given, or at a bound) leaves the nu
+// row out.
+// A ratio metric adds the linearisation's own estimates eta = (R_g, Dbar_g) per arm (stacked estimating equations
+// m_i = (Y_i - R_g D_i, D_i - Dbar_g) on arm g's units): W_i moves with them, by dW/dR_g = 1 - D_i / Dbar_g and
+// dW/dDbar_g = -(W_i - R_g) / Dbar_g, and STATE's weights are not flat in D, so delta-hat moves too (for DIM on W
+// this term is 0: the mean of W in arm g is R_g exactly). The influence of unit i becomes s_i + J a_i, with
+// J = sum_j d s_j / d eta = sum_j (d s_j / d e) (d e_j / d eta) (d s / d e = (-H_beta,beta / z', -H_beta,sigma / z',
+// -H_beta,nu / z')) and a_i = (-sum d m / d eta)^-1 m_i = ((W_i - R_g) / n_g, (D_i - Dbar_g) / n_g) on arm g; so
+// B = sum (s + J a)(s + J a)' = S_ss + J S_as + S_as' J' + J S_aa J', every part a sum over units (one pass, one
+// all-reduce). On the ratio simulation this takes STATE's SE/SD from 0.80 to ~1 (docs/abtest.md).
+// se_beta is the beta block alone with sigma2, nu and eta held fixed (the spec's option 2). NaN where A is not
+// positive definite. Collective.
+struct Sandwich {
+  double se_full = NAN, se_beta = NAN;
+};
+Sandwich sandwich(const Analysis& an, const Design& d, const std::vector<double>& g, const std::vector<double>& beta,
+                  double sigma2, double nu, bool nu_free) {
+  const Units& units = an.units();
+  const std::vector<double>& y = an.outcome();
+  const int64_t n = units.size();
+  const bool ratio = an.ratio();
+  const int k = d.k, p = k + 1 + (nu_free ? 1 : 0), h = ratio ? 4 : 0;  // eta = (R_0, Dbar_0, R_1, Dbar_1)
+  const size_t tri = size_t(p) * size_t(p + 1) / 2;
+  // A (upper triangle), S_ss (upper triangle), J (p x h), S_as (h x p), S_aa (h x h).
+  const size_t oA = 0, oB = tri, oJ = 2 * tri, oC = oJ + size_t(p) * h, oM = oC + size_t(h) * p;
+  std::vector<double> sums(oM + size_t(h) * h, 0.0);
+  const double sigma = std::sqrt(sigma2), nu1 = nu + 1;
+  const double c1 = 0.5 * (digamma(nu1 / 2) - digamma(nu / 2) - 1 / nu);              // c'(nu)
+  const double c2 = 0.25 * (trigamma(nu1 / 2) - trigamma(nu / 2)) + 0.5 / (nu * nu);  // c''(nu)
+  const Linearisation& lin = an.linearisation();
+  double z[4], s[6], ds[6], hm[6][6];
+  for (int64_t i = 0; i < n; ++i) {
+    d.row(units.t[i], g[i], z);
+    double r = y[i] - d.ybar;
+    for (int j = 0; j < k; ++j) r -= z[j] * beta[size_t(j)];
+    const double e = r / sigma, q = e * e, D = nu + q, D2 = D * D, w = nu1 / D;
+    // s, d s / d e and hm = -H (upper triangle used), in the order beta, sigma, nu.
+    const double hbb = nu1 * (nu - q) / D2, hbs = nu1 * nu * e / D2, hbn = -nu * e * (q - 1) / D2;
+    for (int a = 0; a < k; ++a) {
+      s[a] = w * e * z[a], ds[a] = hbb * z[a];
+      for (int b = a; b < k; ++b) hm[a][b] = hbb * z[a] * z[b];
+      hm[a][k] = hbs * z[a];
+      if (nu_free) hm[a][k + 1] = hbn * z[a];
+    }
+    s[k] = (w * q - 1) / 2, ds[k] = hbs;
+    hm[k][k] = (nu1 * q * (2 * nu + q) / D2 - 1) / 2;
+    if (nu_free) {
+      s[k + 1] = nu * c1 - nu * std::log1p(q / nu) / 2 + nu1 * q / (2 * D), ds[k + 1] = hbn;
+      hm[k][k + 1] = -nu * q * (q - 1) / (2 * D2);
+      hm[k + 1][k + 1] = -nu * nu * c2 - nu * q / (2 * D) + q * (nu * nu + 2 * nu + q) / (2 * D2);
+    }
+    double* A = sums.data() + oA;
+    double* B = sums.data() + oB;
+    for (int a = 0; a < p; ++a)
+      for (int b = a; b < p; ++b) *A++ += hm[a][b], *B++ += s[a] * s[b];
+    if (ratio) {
+      const int arm = units.t[i] ? 1 : 0, c0 = 2 * arm;  // this unit's columns of eta
+      const double dev = y[i] - lin.r[arm], nk = double(an.global_n(arm));
+      const double de[2] = {(1 - units.d[i] / lin.dbar[arm]) / sigma, -dev / (lin.dbar[arm] * sigma)};
+      const double ai[2] = {dev / nk, (units.d[i] - lin.dbar[arm]) / nk};
+      double* J = sums.data() + oJ;
+      double* C = sums.data() + oC;
+      double* M = sums.data() + oM;
+      for (int a = 0; a < p; ++a)
+        for (int c = 0; c < 2; ++c) J[size_t(a) * h + c0 + c] += ds[a] * de[c], C[size_t(c0 + c) * p + a] += ai[c] * s[a];
+      for (int c = 0; c < 2; ++c)
+        for (int b = 0; b < 2; ++b) M[size_t(c0 + c) * h + c0 + b] += ai[c] * ai[b];
+    }
+  }
+  an.comm().allreduce_values(sums);
+  auto block = [&](size_t off, int m) {  // the leading m x m block of a p x p upper triangle, both halves
+    std::vector<double> f(size_t(m) * m);
+    for (int a = 0, idx = 0; a < p; ++a)
+      for (int b = a; b < p; ++b, ++idx)
+        if (a < m && b < m) f[size_t(a) * m + b] = f[size_t(b) * m + a] = sums[off + size_t(idx)];
+    return f;
+  };
+  std::vector<double> bfull = block(oB, p);
+  if (ratio) {  // + J S_as + S_as' J' + J S_aa J'
+    const double* J = sums.data() + oJ;
+    const double* C = sums.data() + oC;
+    const double* M = sums.data() + oM;
+    for (int a = 0; a < p; ++a)
+      for (int b = 0; b < p; ++b) {
+        double v = 0;
+        for (int c = 0; c < h; ++c) {
+          v += J[size_t(a) * h + c] * C[size_t(c) * p + b] + C[size_t(c) * p + a] * J[size_t(b) * h + c];
+          for (int c2 = 0; c2 < h; ++c2) v += J[size_t(a) * h + c] * M[size_t(c) * h + c2] * J[size_t(b) * h + c2];
+        }
+        bfull[size_t(a) * p + b] += v;
+      }
+  }
+  auto se_of = [&](int m, const std::vector<double>& bm) {  // sigma sqrt((A^-1 B A^-1)_TT) over m parameters
+    std::vector<double> la = block(oA, m);
+    if (cholesky(la, m) >= 0) return double(NAN);
+    const std::vector<double> ainv = cholesky_inverse(la, m);
+    return sigma * std::sqrt(mat_mul(mat_mul(ainv, bm, m), ainv, m)[size_t(m) + 1]);
+  };
+  return Sandwich{se_of(p, bfull), se_of(k, block(oB, k))};
 }
 
 class State : public Estimator {
@@ -312,32 +425,24 @@ class State : public Estimator {
 
     // SEs at the final parameters.
     const double se_model = std::sqrt(sigma2 * (nu + 3) / (nu + 1) * ztz_inv[size_t(k) + 1]);
-    NormalEquations sa(k), sb(k);
-    for (int64_t i = 0; i < n; ++i) {
-      const double r = residual(i, beta), q = r * r / sigma2;
-      const double psi = (nu + 1) * r / (nu + q), dpsi = (nu + 1) * (nu - q) / ((nu + q) * (nu + q));
-      sa.add(z, dpsi, 0.0);
-      sb.add(z, psi * psi, 0.0);
-    }
-    sa.reduce(comm);
-    sb.reduce(comm);
-    std::vector<double> la = sa.zwz();
-    double se_sandwich = NAN;
+    const bool nu_free = o.state_estimate_nu && nu > o.state_nu_min && nu < o.state_nu_max;
+    const Sandwich sw = sandwich(a, d, g, beta, sigma2, nu, nu_free);
     Estimate e;
-    if (cholesky(la, k) < 0) {
-      const std::vector<double> ainv = cholesky_inverse(la, k);
-      se_sandwich = std::sqrt(mat_mul(mat_mul(ainv, sb.zwz(), k), ainv, k)[size_t(k) + 1]);
-    } else if (o.state_se == "sandwich") {
-      e.warnings.push_back(
-          "the sandwich's A = sum psi'(r) z z' is not positive definite (many residuals beyond sqrt(nu) sigma, where "
-          "psi' < 0): the SE is the model-based one");
-    }
+    std::string sandwich_warning;
+    if (o.state_se == "sandwich" && !std::isfinite(sw.se_full))
+      sandwich_warning = (std::isfinite(sw.se_beta)
+                               ? "the sandwich's A (the observed information of beta, sigma2 and nu) is not positive "
+                                 "definite: the SE is the sandwich with sigma2 and nu held fixed, which misses their "
+                                 "estimation (too small under skewed residuals)"
+                               : "the sandwich's A = sum psi'(r) z z' is not positive definite (many residuals beyond "
+                                 "sqrt(nu) sigma, where psi' < 0): the SE is the model-based one");
+    const double se_sandwich = std::isfinite(sw.se_full) ? sw.se_full : sw.se_beta;
 
     e.method = "state";
     e.estimand = "t-model location shift";
     e.effect = beta[1];
-    const bool sandwich = o.state_se == "sandwich" && std::isfinite(se_sandwich);
-    e.se = sandwich ? se_sandwich : se_model;
+    const bool use_sandwich = o.state_se == "sandwich" && std::isfinite(se_sandwich);
+    e.se = use_sandwich ? se_sandwich : se_model;
     if (collapsed || singular) e.effect = e.se = NAN;  // no estimate: the warning below says why
     fill_inference(e, o.alpha);
     if (decreased) e.warnings.push_back(decrease_text);
@@ -357,6 +462,7 @@ class State : public Estimator {
           fmt::format("did not converge in {} iterations (last relative change {:.3g}); raise "
                       "abtest.state.max_iter or loosen abtest.state.tol",
                       iterations, std::max({rel_change, dbeta, dlognu})));
+    if (!collapsed && !singular && !sandwich_warning.empty()) e.warnings.push_back(sandwich_warning);
     auto& dt = e.details;
     dt["nu"] = nu;
     dt["nu_estimated"] = o.state_estimate_nu;
@@ -370,8 +476,11 @@ class State : public Estimator {
     dt["converged"] = converged && !decreased;
     dt["degenerate"] = collapsed || singular;
     dt["se_model"] = se_model;
-    dt["se_sandwich"] = std::isfinite(se_sandwich) ? nlohmann::json(se_sandwich) : nlohmann::json(nullptr);
-    dt["se_used"] = sandwich ? "sandwich" : "model";
+    auto number_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    dt["se_sandwich"] = number_or_null(se_sandwich);
+    dt["se_sandwich_fixed_scale"] = number_or_null(sw.se_beta);  // sigma2 and nu held fixed (the older form)
+    dt["sandwich_includes_nu"] = nu_free;
+    dt["se_used"] = use_sandwich ? "sandwich" : "model";
     dt["loglik"] = loglik;
     dt["loglik_trace"] = trace;
     dt["loglik_trace_length"] = trace.size();

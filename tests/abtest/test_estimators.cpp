@@ -339,8 +339,15 @@ TEST(AbtestState, InteractionModelSeAndNonConvergenceWarning) {
   Analysis an2(u, o, *comm);
   const Estimate e = make_estimator("state")->estimate(an2);
   EXPECT_FALSE(e.details["converged"].get<bool>());
-  ASSERT_EQ(e.warnings.size(), 1u);
+  ASSERT_GE(e.warnings.size(), 1u);
   EXPECT_HAS(e.warnings[0], "did not converge in 2 iterations (last relative change ");
+  // Two iterations from OLS leave nu far from its maximum, where the observed information need not be positive
+  // definite: then the SE falls back to the fixed-scale sandwich, and says so.
+  if (e.warnings.size() == 2) {
+    EXPECT_TRUE(e.details["se_sandwich"] == e.details["se_sandwich_fixed_scale"]);
+    EXPECT_HAS(e.warnings[1], "the SE is the sandwich with sigma2 and nu held fixed");
+  }
+  EXPECT_LE(e.warnings.size(), 2u);
   EXPECT_EQ(e.details["loglik_trace"].size(), 3u);
 }
 
@@ -379,6 +386,137 @@ TEST(AbtestState, EStepPassMatchesAUnitByUnitReferenceWithExtremeOutliers) {
       EXPECT_LT(std::fabs(grad[j]) / scale[j], 1e-8) << "coefficient " << j << ", interaction " << interaction;
     EXPECT_NEAR(e.effect, 0.5, 5 * e.se);
   }
+}
+
+// STATE's sandwich SE recomputed independently by finite differences in long double, as the M-estimator over
+// every estimated parameter in the parametrisation (alpha, delta, gamma, ln sigma2, ln nu) (the T entry of
+// A^-1 B A^-T does not depend on how the others are written) and, for a ratio metric, the linearisation's
+// (R_0, Dbar_0, R_1, Dbar_1) with their estimating equations m_i = (Y_i - R_g D_i, D_i - Dbar_g) on arm g and W_i
+// rebuilt from them: per-unit scores by central differences of l_i, A = -sum d psi / d theta by central
+// differences of the per-unit scores, then the general inverse (A is not symmetric once eta is stacked).
+double finite_difference_sandwich_se(const Data& a, const std::vector<double>& g, const Estimate& e, bool ratio) {
+  using LD = long double;
+  const auto& dt = e.details;
+  const int P = ratio ? 9 : 5;
+  const size_t n = a.y.size();
+  LD th0[9] = {dt["alpha"].get<double>(), e.effect, dt["gamma"].get<double>(), std::log(dt["sigma2"].get<double>()),
+               std::log(dt["nu"].get<double>()), 0, 0, 0, 0};
+  if (ratio) {  // R_g and Dbar_g from the data
+    LD sy[2] = {0, 0}, sd[2] = {0, 0}, cnt[2] = {0, 0};
+    for (size_t i = 0; i < n; ++i) sy[a.t[i]] += a.y[i], sd[a.t[i]] += a.d[i], cnt[a.t[i]] += 1;
+    for (int arm = 0; arm < 2; ++arm) th0[5 + 2 * arm] = sy[arm] / sd[arm], th0[6 + 2 * arm] = sd[arm] / cnt[arm];
+  }
+  const LD sigma = std::sqrt(dt["sigma2"].get<double>());
+  LD step[9];
+  for (int j = 0; j < 9; ++j) step[j] = j < 3 ? 1e-4L * sigma : j < 5 ? 1e-4L : 1e-4L * std::fabs(th0[j]);
+  // psi_i(th): the 5 scores (central differences of l_i), then m_i for a ratio metric.
+  auto ell = [&](size_t i, const LD* th) {
+    const int arm = a.t[i];
+    const LD w = ratio ? th[5 + 2 * arm] + (a.y[i] - th[5 + 2 * arm] * a.d[i]) / th[6 + 2 * arm] : LD(a.y[i]);
+    const LD s2 = std::exp(th[3]), nu = std::exp(th[4]);
+    const LD r = w - th[0] - th[1] * arm - th[2] * g[i];
+    return std::lgamma((nu + 1) / 2) - std::lgamma(nu / 2) - 0.5L * std::log(LD(M_PI) * nu * s2) -
+           (nu + 1) / 2 * std::log1p(r * r / (nu * s2));
+  };
+  auto psi = [&](size_t i, const LD* th, LD* out) {
+    for (int j = 0; j < 5; ++j) {
+      LD up[9], dn[9];
+      for (int m = 0; m < 9; ++m) up[m] = dn[m] = th[m];
+      up[j] += step[j], dn[j] -= step[j];
+      out[j] = (ell(i, up) - ell(i, dn)) / (2 * step[j]);
+    }
+    if (ratio) {
+      const int arm = a.t[i];
+      for (int c = 5; c < 9; ++c) out[c] = 0;
+      out[5 + 2 * arm] = a.y[i] - th[5 + 2 * arm] * a.d[i];
+      out[6 + 2 * arm] = a.d[i] - th[6 + 2 * arm];
+    }
+  };
+  LD A[9][9] = {}, B[9][9] = {};
+  for (size_t i = 0; i < n; ++i) {
+    LD s[9];
+    psi(i, th0, s);
+    for (int x = 0; x < P; ++x)
+      for (int y = 0; y < P; ++y) B[x][y] += s[x] * s[y];
+    for (int b = 0; b < P; ++b) {
+      LD up[9], dn[9], su[9], sd[9];
+      for (int m = 0; m < 9; ++m) up[m] = dn[m] = th0[m];
+      up[b] += step[b], dn[b] -= step[b];
+      psi(i, up, su);
+      psi(i, dn, sd);
+      for (int x = 0; x < P; ++x) A[x][b] -= (su[x] - sd[x]) / (2 * step[b]);
+    }
+  }
+  LD inv[9][9] = {};  // A^-1 by Gauss-Jordan with partial pivoting
+  for (int x = 0; x < P; ++x) inv[x][x] = 1;
+  for (int c = 0; c < P; ++c) {
+    int best = c;
+    for (int x = c + 1; x < P; ++x)
+      if (std::fabs(A[x][c]) > std::fabs(A[best][c])) best = x;
+    for (int y = 0; y < P; ++y) std::swap(A[c][y], A[best][y]), std::swap(inv[c][y], inv[best][y]);
+    const LD piv = A[c][c];
+    for (int y = 0; y < P; ++y) A[c][y] /= piv, inv[c][y] /= piv;
+    for (int x = 0; x < P; ++x)
+      if (x != c) {
+        const LD f = A[x][c];
+        for (int y = 0; y < P; ++y) A[x][y] -= f * A[c][y], inv[x][y] -= f * inv[c][y];
+      }
+  }
+  LD v = 0;
+  for (int x = 0; x < P; ++x)
+    for (int y = 0; y < P; ++y) v += inv[1][x] * B[x][y] * inv[1][y];
+  return double(std::sqrt(v));
+}
+
+// The noise is right-skewed and scales with T, where the scale's estimation moves delta-hat: the fixed-scale sandwich
+// must then differ from the full one.
+TEST(AbtestState, FullSandwichMatchesFiniteDifferencesUnderSkewedNoise) {
+  Data a = make_data(3000, 29);
+  Rng rng(29, 5);
+  for (size_t i = 0; i < a.y.size(); ++i)
+    a.y[i] += (std::exp(0.8 * rng.normal()) - std::exp(0.32)) * (a.t[i] ? 3.0 : 1.0);
+  const Units u = units_of(a);
+  Options o = state_options();
+  o.predictor = "ridge2";
+  auto comm = dist::make_local_communicator();
+  Analysis an(u, o, *comm);
+  const std::vector<double> g = an.prediction();
+  const Estimate e = make_estimator("state")->estimate(an);
+  const auto& dt = e.details;
+  ASSERT_TRUE(dt["converged"].get<bool>()) << e.to_json().dump();
+  ASSERT_TRUE(dt["sandwich_includes_nu"].get<bool>()) << e.to_json().dump();
+  ASSERT_TRUE(e.warnings.empty()) << e.to_json().dump();
+  const double se_fd = finite_difference_sandwich_se(a, g, e, false);
+  const double se_fixed = dt["se_sandwich_fixed_scale"];
+  std::printf("skewed noise: full sandwich %.8g, finite differences %.8g, fixed-scale sandwich %.6g, model %.6g\n",
+              e.se, se_fd, se_fixed, dt["se_model"].get<double>());
+  EXPECT_EQ(dt["se_used"], "sandwich");
+  EXPECT_LT(rel(e.se, se_fd), 1e-5);
+  EXPECT_GT(rel(se_fixed, e.se), 0.02) << "the scale's estimation should matter under this skew";
+}
+
+// A ratio metric: the sandwich stacks the linearisation's R_g and Dbar_g, which the fixed-scale one leaves out. With
+// skewed order values the big baskets (large D, large |W - R|) get small weights, so delta-hat moves with R_g.
+TEST(AbtestState, RatioSandwichStacksTheLinearisationAgainstFiniteDifferences) {
+  Data a = make_data(3000, 31, true);
+  Rng rng(31, 5);
+  for (double& y : a.y) y *= std::exp(0.6 * rng.normal() - 0.18);  // lognormal order values: skewed, as in spend
+  const Units u = units_of(a);
+  Options o = state_options();
+  o.predictor = "ridge2";
+  auto comm = dist::make_local_communicator();
+  Analysis an(u, o, *comm);
+  const std::vector<double> g = an.prediction();
+  const Estimate e = make_estimator("state")->estimate(an);
+  const auto& dt = e.details;
+  ASSERT_TRUE(dt["converged"].get<bool>()) << e.to_json().dump();
+  ASSERT_TRUE(dt["sandwich_includes_nu"].get<bool>()) << e.to_json().dump();
+  const double se_fd = finite_difference_sandwich_se(a, g, e, true);
+  const double se_fixed = dt["se_sandwich_fixed_scale"];
+  std::printf("ratio metric: stacked sandwich %.8g, finite differences %.8g, fixed-scale sandwich %.6g\n", e.se,
+              se_fd, se_fixed);
+  EXPECT_LT(rel(e.se, se_fd), 1e-5);
+  EXPECT_GT(rel(se_fixed, e.se), 0.05) << "the linearisation's estimation should matter on this metric";
 }
 
 TEST(AbtestState, PointMassOutcomeIsFlaggedAsDegenerate) {
