@@ -1,6 +1,7 @@
 // \brief Reduced simulation checks of the A/B-test estimators (the full study: bench/abtest_sims.cpp, docs/abtest.md
-// "Simulations"): A/A coverage of the 95% CI over 200 replicates for DIM, CUPED, CUPAC and MLRATE, the ratio metric's
-// linearised SE against the empirical SD over 2,000 replicates, and the simulator itself (shards, true effects).
+// "Simulations"): A/A coverage of the 95% CI over 200 replicates for DIM, CUPED, CUPAC, MLRATE and STATE (symmetric
+// noise, where STATE's estimand is the mean effect too), the ratio metric's linearised SE (DIM) and STATE's stacked
+// sandwich SE against the empirical SD over 2,000 replicates, and the simulator itself (shards, true effects).
 //
 // Every check uses a fixed seed, so it is deterministic; the tolerances are chosen so that a correct estimator would
 // pass with probability > 0.999 over seeds (the numbers below were computed with scipy.stats).
@@ -29,10 +30,10 @@ SimSpec aa_spec() {
 // for a correct estimator (mean 190, SD 3.08): P(X <= 178) = 4.8e-4 and P(X >= 199) = 4.0e-4, so the band
 // [179, 198] (coverage 0.895 .. 0.99) passes with probability 0.99911 (0.9982 at a true coverage of 0.945, 0.9988 at
 // 0.955). The upper end catches SEs that are far too wide (coverage -> 1).
-TEST(AbtestCoverage, AaCoverageOfDimCupedCupacMlrate) {
+TEST(AbtestCoverage, AaCoverageOfDimCupedCupacMlrateState) {
   const int R = 200;
   const int64_t n = 2000;
-  const std::vector<std::string> methods = {"dim", "cuped", "cupac", "mlrate"};
+  const std::vector<std::string> methods = {"dim", "cuped", "cupac", "mlrate", "state"};
   std::map<std::string, int> covered, valid;
   auto comm = dist::make_local_communicator();
   for (int r = 0; r < R; ++r) {
@@ -58,28 +59,38 @@ TEST(AbtestCoverage, AaCoverageOfDimCupedCupacMlrate) {
 // root mean square of the replicates' SEs, whose own spread is negligible) lies in [0.9503, 1.0546] with probability
 // 0.999 (chi2 quantiles 0.0005 and 0.9995). The mean estimate must lie within 4.5 of its standard errors of the true
 // R_1 - R_0 (two-sided 7e-6; the pooled-vs-arm linearisation and the ratio's O(1/n) bias are far smaller).
+// STATE's SE (the sandwich with the linearisation's R_g and Dbar_g stacked) must match its own spread in the same
+// band; its mean is not checked against R_1 - R_0: on these skewed order values it estimates a location shift.
 TEST(AbtestCoverage, RatioLinearisedSeMatchesEmpiricalSd) {
   const int R = 2000;
   const int64_t n = 2000;
   SimSpec s;
   s.dgp = "ratio";
   auto comm = dist::make_local_communicator();
-  double sum = 0, sum2 = 0, se2 = 0;
-  int valid = 0;
+  double sum[2] = {0, 0}, sum2[2] = {0, 0}, se2[2] = {0, 0};
+  int valid[2] = {0, 0};
   for (int r = 0; r < R; ++r) {
     const Units u = simulate(s, 7, uint64_t(r), 0, n);
-    const std::vector<Estimate> e = analyse(u, Options(), *comm, {"dim"});
-    ASSERT_EQ(e.size(), 1u);
-    if (!std::isfinite(e[0].effect) || !std::isfinite(e[0].se)) continue;
-    ++valid;
-    sum += e[0].effect, sum2 += e[0].effect * e[0].effect, se2 += e[0].se * e[0].se;
+    Options o;
+    o.seed = uint64_t(r);
+    const std::vector<Estimate> e = analyse(u, o, *comm, {"dim", "state"});
+    ASSERT_EQ(e.size(), 2u);
+    for (int m = 0; m < 2; ++m) {
+      if (!std::isfinite(e[m].effect) || !std::isfinite(e[m].se)) continue;
+      ++valid[m];
+      sum[m] += e[m].effect, sum2[m] += e[m].effect * e[m].effect, se2[m] += e[m].se * e[m].se;
+    }
   }
-  ASSERT_EQ(valid, R);
-  const double mean = sum / R, sd = std::sqrt((sum2 - R * mean * mean) / (R - 1)), se = std::sqrt(se2 / R);
-  EXPECT_GE(se / sd, 0.9503) << "SE " << se << " SD " << sd;
-  EXPECT_LE(se / sd, 1.0546) << "SE " << se << " SD " << sd;
-  EXPECT_LE(std::abs(mean - true_effect(s)), 4.5 * sd / std::sqrt(double(R)))
-      << "mean " << mean << " truth " << true_effect(s);
+  for (int m = 0; m < 2; ++m) {
+    SCOPED_TRACE(m == 0 ? "dim" : "state");
+    ASSERT_EQ(valid[m], R);
+    const double mean = sum[m] / R, sd = std::sqrt((sum2[m] - R * mean * mean) / (R - 1)), se = std::sqrt(se2[m] / R);
+    EXPECT_GE(se / sd, 0.9503) << "SE " << se << " SD " << sd;
+    EXPECT_LE(se / sd, 1.0546) << "SE " << se << " SD " << sd;
+    if (m == 0)
+      EXPECT_LE(std::abs(mean - true_effect(s)), 4.5 * sd / std::sqrt(double(R)))
+          << "mean " << mean << " truth " << true_effect(s);
+  }
 }
 
 // Any split of a replicate into shards is the same units as the whole (the counter-based draws), with offsets.
