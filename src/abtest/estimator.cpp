@@ -9,14 +9,13 @@
 
 #include <algorithm>  // for std::find
 #include <cmath>      // for std::isfinite, std::sqrt
-#include <mutex>      // for std::mutex, std::call_once
-#include <utility>    // for std::pair
 
 #include "abtest/abtest.h"
 #include "abtest/internal.h"  // for fill_inference, detail::add_estimator
 #include "abtest/special.h"   // for normal_quantile, two_sided_p
 #include "core/config.h"      // for Config
 #include "core/error.h"       // for ConfigError, DataError
+#include "core/registry.h"    // for core::Registry
 
 /// The built-in estimators, one X(Class) each, in the order estimator_names() lists them.
 #define DFCL_BUILTIN_ESTIMATORS(X) \
@@ -32,51 +31,23 @@ DFCL_BUILTIN_ESTIMATORS(DFCL_DECLARE_REGISTRAR)
 #undef DFCL_DECLARE_REGISTRAR
 
 namespace {
-struct Registry {
-  std::mutex mu;
-  std::vector<std::pair<std::string, detail::EstimatorFactory>> factories;  // in registration order
-};
-Registry& registry() {
-  static Registry r;
-  return r;
-}
-void ensure_builtins() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+void register_builtins() {
 #define DFCL_CALL_REGISTRAR(Class) register_##Class();
-    DFCL_BUILTIN_ESTIMATORS(DFCL_CALL_REGISTRAR)
+  DFCL_BUILTIN_ESTIMATORS(DFCL_CALL_REGISTRAR)
 #undef DFCL_CALL_REGISTRAR
-  });
+}
+core::Registry<detail::EstimatorFactory>& registry() {
+  static core::Registry<detail::EstimatorFactory> r("estimator", register_builtins);
+  return r;
 }
 }  // namespace
 
-void detail::add_estimator(const std::string& name, EstimatorFactory factory) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  for (const auto& kv : r.factories)
-    if (kv.first == name)
-      throw ConfigError(fmt::format("estimator '{}' is registered twice; give the new one another name", name));
-  r.factories.emplace_back(name, factory);
-}
+void detail::add_estimator(const std::string& name, EstimatorFactory factory) { registry().add(name, factory); }
 
-std::vector<std::string> estimator_names() {
-  ensure_builtins();
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::vector<std::string> names;
-  for (const auto& kv : r.factories) names.push_back(kv.first);
-  return names;
-}
+std::vector<std::string> estimator_names() { return registry().names(); }
 
 std::unique_ptr<Estimator> make_estimator(const std::string& name) {
-  ensure_builtins();
-  detail::EstimatorFactory factory = nullptr;
-  {
-    Registry& r = registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    for (const auto& kv : r.factories)
-      if (kv.first == name) factory = kv.second;
-  }
+  const detail::EstimatorFactory factory = registry().find(name);
   if (!factory)
     throw ConfigError(
         fmt::format("unknown A/B estimator '{}'; known estimators: {}", name, fmt::join(estimator_names(), ", ")));
