@@ -18,7 +18,7 @@
 // form with sigma^2 and nu held fixed (score psi(r) = (nu+1) r / (nu + q)) is kept in details.se_sandwich_fixed_scale
 // and used when the full A is not positive definite; when that one is not either, the model-based SE, with a warning.
 // A point mass in the outcome (most units at one value: zero-inflated spend, a 0/1 metric) makes the t-likelihood
-// unbounded as sigma -> 0; when sigma^2 falls below 1e-10 of its OLS value the EM stops with a warning that says so
+// unbounded as sigma -> 0; when sigma^2 falls below kCollapse of sum w (y - ybar)^2 / sum w the EM stops with a warning
 // (details.degenerate = true, converged = false) instead of iterating towards sigma^2 = 0.
 #include <fmt/format.h>  // for fmt::format
 
@@ -34,8 +34,13 @@
 namespace dfcl::abtest {
 namespace {
 
-// sigma^2 below this share of the OLS residual variance: the fit is collapsing onto a point mass of the outcome.
-constexpr double kCollapse = 1e-10;
+// sigma^2 below this share of the weighted mean square of the outcome about its mean, sum w (y - ybar)^2 / sum w
+// (over the units the fit currently believes: outliers are weighted out), i.e. sigma below 1e-10 of the outcome's
+// spread: the fit is collapsing onto a point mass of the outcome. A t-fit of real noise stops far above it; a point
+// mass drives sigma^2 to 0 through it. Not the OLS residual variance: outliers a billion noise-scales out inflate
+// that by 1e15 and more, and the robust sigma^2 falls below any fixed share of it (test
+// ExtremeOutliersAreNotMistakenForAPointMass).
+constexpr double kCollapse = 1e-20;
 
 // The M-step's nu: the root of ln(nu/2) - psi(nu/2) + c = 0 in [lo, hi] (c <= 0 in exact arithmetic).
 double solve_nu(double c, double lo, double hi, double start) {
@@ -65,7 +70,8 @@ double solve_nu(double c, double lo, double hi, double start) {
 
 // The E-step pass over this rank's n units at (beta, sigma2, nu), the loop that dominates STATE's time: into `wls`
 // (k = 3, or 4 with the interaction; three extras) it adds sum w z z', sum w z yc, sum w, and the extras
-// sum log1p(q / nu), sum w, sum w yc^2, with yc = y - ybar, r = yc - z' beta, q = r^2 / sigma2, w = (nu + 1)/(nu + q).
+// sum log1p(q / nu), sum w, sum w yc^2, with yc = y - centre, r = yc - z' beta, q = r^2 / sigma2,
+// w = (nu + 1)/(nu + q); z = [1, T, g - gbar (, T (g - gbar))] as in the Design.
 // Blocks of kBlock units: a loop without calls (the design unrolled: T^2 = T, so z z' has only 6 distinct sums, 8 with
 // the interaction T (g - gbar)), which the compiler vectorises under `omp simd` (-fopenmp-simd; the reduction is
 // summed lane by lane, a fixed order for a given n), keeps q; then sum log(nu + q) as the log of products of four
@@ -73,12 +79,12 @@ double solve_nu(double c, double lo, double hi, double start) {
 // overflow (q beyond ~1e75) takes the four logs instead. For a large nu (q / nu tiny) that subtraction would cancel
 // the digits that matter, so there log1p(q / nu) is summed unit by unit (a loop-invariant choice).
 template <bool kInteraction>
-void estep_sums(const Design& d, const uint8_t* t, const double* g, const double* y, int64_t n, const double* beta,
-                double sigma2, double nu, NormalEquations& wls) {
+void estep_sums(const Design& d, double centre, const uint8_t* t, const double* g, const double* y, int64_t n,
+                const double* beta, double sigma2, double nu, NormalEquations& wls) {
   constexpr int kBlock = 512;
   double qbuf[kBlock];
   const double b0 = beta[0], b1 = beta[1], b2 = beta[2], b3 = kInteraction ? beta[3] : 0.0;
-  const double inv_s2 = 1 / sigma2, inv_nu = 1 / nu, nu1 = nu + 1, gbar = d.gbar, ybar = d.ybar;
+  const double inv_s2 = 1 / sigma2, inv_nu = 1 / nu, nu1 = nu + 1, gbar = d.gbar, ybar = centre;
   const bool cheap_log = nu <= 1e4;
   double s_w = 0, s_wt = 0, s_wg = 0, s_wtg = 0, s_wgg = 0, s_wtgg = 0;  // sums of w times 1, T, gc, T gc, gc^2, T gc^2
   double s_wy = 0, s_wty = 0, s_wgy = 0, s_wtgy = 0, s_wyy = 0, s_log = 0;
@@ -305,7 +311,7 @@ class State : public Estimator {
     double loglik = 0, rel_change = 0, dbeta = 0, dlognu = 0;
     int iterations = 0;
     bool converged = false, decreased = false, collapsed = false, singular = false;
-    double sigma2_collapsed = 0;
+    double sigma2_collapsed = 0, collapse_ms = 0;
     std::string decrease_text;
     NormalEquations wls(k, 3);  // sum w z z', sum w z y; extras: sum log1p(q/nu), sum w, sum w y^2
     // SQUAREM (Varadhan and Roland 2008): after every two EM steps u0 -> u1 -> u2 (u = beta, ln sigma2, ln nu), jump
@@ -329,11 +335,18 @@ class State : public Estimator {
     while (true) {
       // E-step at (beta, sigma2, nu), with the observed log-likelihood there.
       // One pass per iteration: these sums also give the M-step's sigma2 at the new beta (below).
+      // The pass centres y at the current intercept, ybar + beta0 (its beta0 is then 0): its sums are of the size
+      // of the residuals rather than of (ybar - intercept)^2, so the one-pass sigma2 of the M-step keeps its digits
+      // when outliers drag ybar far from the bulk (test ExtremeOutliersAreNotMistakenForAPointMass). The M-step
+      // solves in that frame and shifts beta0 back.
+      const double shift = beta[0];
+      std::vector<double> beta_c(beta);
+      beta_c[0] = 0;
       wls = NormalEquations(k, 3);
       if (d.interaction)
-        estep_sums<true>(d, units.t.data(), g.data(), y.data(), n, beta.data(), sigma2, nu, wls);
+        estep_sums<true>(d, d.ybar + shift, units.t.data(), g.data(), y.data(), n, beta_c.data(), sigma2, nu, wls);
       else
-        estep_sums<false>(d, units.t.data(), g.data(), y.data(), n, beta.data(), sigma2, nu, wls);
+        estep_sums<false>(d, d.ybar + shift, units.t.data(), g.data(), y.data(), n, beta_c.data(), sigma2, nu, wls);
       wls.reduce(comm);
       const double sum_log1p = wls.extra(0);
       const double prev = loglik;
@@ -373,7 +386,7 @@ class State : public Estimator {
         singular = true;
         break;
       }
-      const std::vector<double> beta_new = cholesky_solve(lw, k, zwy);
+      std::vector<double> beta_new = cholesky_solve(lw, k, zwy);  // in the pass's frame until the sigma2 below
       double nu_new = nu;
       if (o.state_estimate_nu) {
         const double c = 1 + digamma((nu + 1) / 2) - std::log(nu / 2) - sum_log1p / N - wls.extra(1) / N;
@@ -389,8 +402,11 @@ class State : public Estimator {
       // rather than N. At the maximum likelihood sum w = N (the sigma2 score), so the fixed point is the same; the
       // iterations fall several-fold (docs/abtest.md).
       const double sigma2_new = (wls.extra(2) - 2 * lin + quad) / (o.state_px ? wls.extra(1) : N);
-      if (!(sigma2_new > kCollapse * sigma2_ols) || !std::isfinite(sigma2_new)) {  // stop at the last iterate
-        collapsed = true, sigma2_collapsed = sigma2_new;
+      beta_new[0] += shift;
+      // sum w (y - ybar)^2 / sum w, from the sums about ybar + shift (zwy[0] = sum w (y - ybar - shift)).
+      const double weighted_ms = (wls.extra(2) + shift * (2 * zwy[0] + shift * wls.extra(1))) / wls.extra(1);
+      if (!(sigma2_new > kCollapse * weighted_ms) || !std::isfinite(sigma2_new)) {  // stop at the last iterate
+        collapsed = true, sigma2_collapsed = sigma2_new, collapse_ms = weighted_ms;
         break;
       }
       dbeta = 0;
@@ -448,10 +464,11 @@ class State : public Estimator {
     if (decreased) e.warnings.push_back(decrease_text);
     if (collapsed)
       e.warnings.push_back(fmt::format(
-          "the residual scale collapsed (sigma2 = {:.3g} at iteration {}, against {:.3g} from OLS): most units share "
-          "one outcome value (a point mass, e.g. zero-inflated spend or a 0/1 metric), where the t-likelihood grows "
-          "without bound as sigma -> 0; STATE is degenerate on this metric and gives no estimate: report DIM, CUPED, CUPAC or MLRATE",
-          sigma2_collapsed, iterations + 1, sigma2_ols));
+          "the residual scale collapsed (sigma2 = {:.3g} at iteration {}, against {:.3g} from OLS and a weighted "
+          "mean square of the centred outcome of {:.3g}): most units share one outcome value (a point mass, e.g. "
+          "zero-inflated spend or a 0/1 metric), where the t-likelihood grows without bound as sigma -> 0; STATE is "
+          "degenerate on this metric and gives no estimate: report DIM, CUPED, CUPAC or MLRATE",
+          sigma2_collapsed, iterations + 1, sigma2_ols, collapse_ms));
     else if (singular)
       e.warnings.push_back(fmt::format(
           "the weighted normal equations became singular at iteration {} (the EM weights concentrated on too few "

@@ -540,6 +540,26 @@ TEST(AbtestState, PointMassOutcomeIsFlaggedAsDegenerate) {
               e.details["sigma2"].get<double>());
 }
 
+// Dirty data, STATE's use case: a few units a billion times the noise scale out (a bot's order in cents). The robust
+// sigma2 ends ~1e-15 of the OLS one, far below the point-mass alarm's 1e-10, yet this is no point mass: the residuals
+// are spread, not exactly 0. STATE must fit it and recover the effect; the 80%-zeros case above must still collapse.
+TEST(AbtestState, ExtremeOutliersAreNotMistakenForAPointMass) {
+  Data a = make_data(20000, 37, false, 3.0);
+  for (int64_t i : {100, 5000, 9000, 15000, 19999}) a.y[size_t(i)] += (i % 2 ? -1 : 1) * 1e9;
+  const Units u = units_of(a);
+  Options o = state_options();  // tol 1e-11: the pass's centring keeps the digits that needs
+  auto comm = dist::make_local_communicator();
+  Analysis an(u, o, *comm);
+  const Estimate e = make_estimator("state")->estimate(an);
+  const auto& dt = e.details;
+  std::printf("extreme outliers: sigma2 %.4g, nu %.3g, effect %.4f (se %.4f), iterations %d\n",
+              dt["sigma2"].get<double>(), dt["nu"].get<double>(), e.effect, e.se, dt["iterations"].get<int>());
+  EXPECT_FALSE(dt["degenerate"].get<bool>()) << e.to_json().dump();
+  EXPECT_TRUE(dt["converged"].get<bool>()) << e.to_json().dump();
+  EXPECT_NEAR(e.effect, 0.5, 5 * e.se);
+  EXPECT_LT(e.se, 0.05);
+}
+
 TEST(AbtestState, ExactFitIsReportedNotComputedWhileTheOthersStand) {
   Data a = make_data(400, 32);
   for (int64_t i = 0; i < a.size(); ++i) a.y[i] = 2 + 3.0 * a.t[i];  // the outcome is exactly linear in T
