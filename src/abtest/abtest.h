@@ -94,6 +94,8 @@ class Analysis {
   /// so that DIM on W is exactly R_t - R_c and its Welch SE is exactly the delta-method SE (docs/abtest.md).
   /// `units` must outlive the Analysis (it is not copied).
   Analysis(const Units& units, const Options& options, dist::Communicator& comm);
+  /// A temporary would dangle: keep the units in a variable.
+  Analysis(Units&& units, const Options& options, dist::Communicator& comm) = delete;
   ~Analysis();
   /// The per-unit outcome the estimators regress: y, or the linearised W for a ratio metric.
   const std::vector<double>& outcome() const;
