@@ -7,7 +7,6 @@
 
 #include <algorithm>    // for std::find, std::min, std::max, std::sort
 #include <cctype>       // for std::toupper
-#include <charconv>     // for std::from_chars
 #include <chrono>       // for std::chrono::steady_clock
 #include <cmath>        // for std::isfinite, std::abs, std::pow, std::floor, std::ceil, std::log10
 #include <fstream>      // for std::ofstream
@@ -21,7 +20,7 @@
 #include "cli/command.h"        // for Registrar, CommonOptions
 #include "core/error.h"         // for ConfigError, DataError, IoError
 #include "core/log.h"           // for log::info
-#include "data/csv.h"           // for CsvReader
+#include "data/csv.h"           // for CsvReader, trim_field, show_field, parse_field
 #include "data/source.h"        // for open_source
 #include "dist/communicator.h"  // for make_communicator, CommOptions
 
@@ -50,26 +49,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string show_value(std::string_view v) {
-  if (v.size() > 60) return fmt::format("'{}...'", v.substr(0, 57));
-  return fmt::format("'{}'", v);
-}
-
-// from_chars on a trimmed field: true when the whole field is a number (NaN and inf included: they parse).
-bool parse_double(std::string_view s, double& out) {
-  if (s.empty()) return false;
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (*b == '+' && e - b > 1 && b[1] != '-') ++b;  // from_chars takes no leading '+'
-  auto [ptr, ec] = std::from_chars(b, e, out);
-  return ec == std::errc() && ptr == e;
-}
+// The whole (trimmed) field is a number (NaN and inf included: they parse).
+bool parse_double(std::string_view s, double& out) { return data::parse_field(s, out) == std::errc(); }
 
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -281,14 +262,14 @@ Frame read_csv(Settings& s, Arms& arms) {
     }
     double v;
     while (r.next(rec)) {
-      const std::string_view label = trim(rec.fields[arm_col]);
+      const std::string_view label = data::trim_field(rec.fields[arm_col]);
       const auto it = counts.find(label);
       if (it == counts.end())
         counts.emplace(std::string(label), 1);
       else
         ++it->second;
       for (auto& fc : feats) {
-        const std::string_view t = trim(rec.fields[fc.col]);
+        const std::string_view t = data::trim_field(rec.fields[fc.col]);
         if (!fc.categorical && !t.empty() && !parse_double(t, v)) {
           fc.categorical = true;
           fc.first_text = std::string(t);
@@ -318,7 +299,7 @@ Frame read_csv(Settings& s, Arms& arms) {
           f.name, fc.name,
           fc.first_text.empty()
               ? std::string("abtest.categorical lists it")
-              : fmt::format("it holds text: {} at line {}", show_value(fc.first_text), fc.first_text_line),
+              : fmt::format("it holds text: {} at line {}", data::show_field(fc.first_text), fc.first_text_line),
           kMaxLevels));
     auto& lv = f.one_hot[fc.name];
     for (const auto& l : fc.levels) lv.push_back(l), f.feature_names.push_back(fc.name + "=" + l);
@@ -339,7 +320,7 @@ Frame read_csv(Settings& s, Arms& arms) {
   f.metric.resize(s.metrics.size());
   const size_t nf = f.feature_names.size();
   auto number = [&](const data::CsvRecord& rc, int col, const char* key) {
-    const std::string_view t = trim(rc.fields[col]);
+    const std::string_view t = data::trim_field(rc.fields[col]);
     auto where = [&] {
       return fmt::format("{}:{} (row {}), column '{}' ({})", f.name, rc.line, rc.row, r.header()[col], key);
     };
@@ -353,21 +334,21 @@ Frame read_csv(Settings& s, Arms& arms) {
       throw DataError(
           fmt::format("{}: {} is not a number; fix the value (metrics, the denominator, the pre-period "
                       "covariate and numeric features are plain numbers)",
-                      where(), show_value(t)));
+                      where(), data::show_field(t)));
     if (!std::isfinite(v))
       throw DataError(
           fmt::format("{}: {} is not a finite number (NaN and inf are not allowed); impute the value or "
                       "drop the row upstream",
-                      where(), show_value(t)));
+                      where(), data::show_field(t)));
     return v;
   };
   while (r.next(rec)) {
-    const auto it = code.find(trim(rec.fields[arm_col]));
+    const auto it = code.find(data::trim_field(rec.fields[arm_col]));
     if (it == code.end())
       throw DataError(
           fmt::format("{}:{}: arm label {} was not there when the file was first read; the file changed "
                       "while dfcl read it: run again",
-                      f.name, rec.line, show_value(rec.fields[arm_col])));
+                      f.name, rec.line, data::show_field(rec.fields[arm_col])));
     if (!keep[it->second]) continue;
     f.arm.push_back(it->second);
     for (size_t m = 0; m < metric_col.size(); ++m) f.metric[m].push_back(number(rec, metric_col[m], "abtest.metrics"));
@@ -390,14 +371,14 @@ Frame read_csv(Settings& s, Arms& arms) {
         continue;
       }
       const auto& lv = *fc.lv;
-      const std::string_view v = trim(rec.fields[fc.col]);
+      const std::string_view v = data::trim_field(rec.fields[fc.col]);
       const auto l = std::lower_bound(lv.begin(), lv.end(), v,
                                       [](const std::string& a, std::string_view b) { return std::string_view(a) < b; });
       if (l == lv.end() || *l != v)
         throw DataError(
             fmt::format("{}:{}: column '{}' value {} was not there when the file was first read; the file "
                         "changed while dfcl read it: run again",
-                        f.name, rec.line, fc.name, show_value(rec.fields[fc.col])));
+                        f.name, rec.line, fc.name, data::show_field(rec.fields[fc.col])));
       f.x[base + fc.first + (l - lv.begin())] = 1.0;
     }
   }

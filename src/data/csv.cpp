@@ -4,8 +4,9 @@
 #include <fmt/format.h>  // for fmt::format
 #include <sys/stat.h>    // for stat
 
-#include <cerrno>   // for errno
-#include <cstring>  // for std::strerror
+#include <cerrno>    // for errno
+#include <charconv>  // for std::from_chars
+#include <cstring>   // for std::strerror
 
 #include "core/error.h"  // for DataError, IoError
 
@@ -180,6 +181,27 @@ int CsvReader::require_column(const std::string& name, const std::string& what) 
       throw DataError(fmt::format("{}: {} names column '{}', but the header has it twice (columns {} and {}); rename one of them",
                                   path_, what, name, i + 1, j + 1));
   return i;
+}
+
+std::string_view trim_field(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string show_field(std::string_view v) {
+  if (v.size() > 60) return fmt::format("'{}...'", v.substr(0, 57));
+  return fmt::format("'{}'", v);
+}
+
+std::errc parse_field(std::string_view s, double& out) {
+  if (s.empty()) return std::errc::invalid_argument;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (*b == '+' && e - b > 1 && b[1] != '-') ++b;  // from_chars takes no leading '+'
+  const auto [ptr, ec] = std::from_chars(b, e, out);
+  if (ec != std::errc()) return ec;
+  return ptr == e ? std::errc() : std::errc::invalid_argument;
 }
 
 }  // namespace dfcl::data

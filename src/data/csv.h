@@ -6,10 +6,12 @@
 // still count for line numbers). Every record carries the 1-based line it starts on, so messages
 // can point at it ("file.csv:17").
 #pragma once
-#include <cstdint>  // for int64_t
-#include <cstdio>   // for FILE
-#include <string>   // for std::string
-#include <vector>   // for std::vector
+#include <cstdint>       // for int64_t
+#include <cstdio>        // for FILE
+#include <string>        // for std::string
+#include <string_view>   // for std::string_view
+#include <system_error>  // for std::errc
+#include <vector>        // for std::vector
 
 namespace dfcl::data {
 
@@ -71,5 +73,14 @@ class CsvReader {
   size_t width_ = 0;
   std::vector<std::string> header_;
 };
+
+/// A field without its leading and trailing blanks (spaces and tabs).
+std::string_view trim_field(std::string_view s);
+/// A value as messages quote it: in single quotes, cut to 60 characters ('abc...').
+std::string show_field(std::string_view v);
+/// Reads the whole (trimmed) field as a double with std::from_chars (a leading '+' allowed; NaN and inf parse):
+/// std::errc() on success, result_out_of_range beyond double, invalid_argument for an empty field, no number, or
+/// characters after it.
+std::errc parse_field(std::string_view s, double& out);
 
 }  // namespace dfcl::data

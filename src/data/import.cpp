@@ -5,7 +5,6 @@
 
 #include <algorithm>     // for std::sort, std::lower_bound
 #include <cfloat>        // for FLT_MAX
-#include <charconv>      // for std::from_chars
 #include <chrono>        // for steady_clock
 #include <cmath>         // for std::isfinite, std::abs
 #include <optional>      // for std::optional
@@ -15,7 +14,7 @@
 
 #include "core/error.h"     // for ConfigError, DataError
 #include "core/progress.h"  // for Progress
-#include "data/csv.h"       // for CsvReader, CsvRecord
+#include "data/csv.h"       // for CsvReader, CsvRecord, trim_field, show_field, parse_field
 
 namespace dfcl::data {
 namespace {
@@ -278,17 +277,6 @@ Plan read_plan(const Config& cfg) {
 
 // ---- per-row parsing ------------------------------------------------------------------------
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string show_value(std::string_view v) {
-  if (v.size() > 60) return fmt::format("'{}...'", v.substr(0, 57));
-  return fmt::format("'{}'", v);
-}
-
 /// What is wrong with one value; `what` already holds the value and the fix.
 struct Problem {
   std::string column, what;
@@ -298,26 +286,23 @@ constexpr const char* kSkipHint = "or set import.on_bad_row: skip";
 
 // Parses a number that must be finite and fit a float. Returns false with `p` filled otherwise.
 bool parse_number(const std::string& raw, const std::string& column, double& out, Problem& p) {
-  std::string_view s = trim(raw);
+  std::string_view s = trim_field(raw);
   if (s.empty()) {
     p = {column, fmt::format("the value is empty; fill it in (impute missing values upstream), {}", kSkipHint)};
     return false;
   }
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (*b == '+' && e - b > 1 && b[1] != '-') ++b;  // from_chars takes no leading '+'
-  auto [ptr, ec] = std::from_chars(b, e, out);
-  if (ec == std::errc::result_out_of_range || (ec == std::errc() && ptr == e && std::isfinite(out) && std::abs(out) > FLT_MAX)) {
-    p = {column, fmt::format("{} is outside the float32 range (|x| <= 3.4e38); rescale the column, {}", show_value(s), kSkipHint)};
+  const std::errc ec = parse_field(s, out);
+  if (ec == std::errc::result_out_of_range || (ec == std::errc() && std::isfinite(out) && std::abs(out) > FLT_MAX)) {
+    p = {column, fmt::format("{} is outside the float32 range (|x| <= 3.4e38); rescale the column, {}", show_field(s), kSkipHint)};
     return false;
   }
-  if (ec != std::errc() || ptr != e) {
-    p = {column, fmt::format("{} is not a number; fix the value {}", show_value(s), kSkipHint)};
+  if (ec != std::errc()) {
+    p = {column, fmt::format("{} is not a number; fix the value {}", show_field(s), kSkipHint)};
     return false;
   }
   if (!std::isfinite(out)) {
     p = {column, fmt::format("{} is not a finite number (NaN and inf are not allowed); impute missing values upstream, {}",
-                             show_value(s), kSkipHint)};
+                             show_field(s), kSkipHint)};
     return false;
   }
   return true;
@@ -366,12 +351,12 @@ class RowParser {
   /// Parses one record. With `out` null (pass 1) it only checks and discovers categories.
   bool parse(const CsvRecord& rec, float* out, int32_t& arm, float& revenue, float& cost, float& propensity, Problem& p) {
     const auto& v = rec.fields;
-    std::string_view label = trim(v[treatment_]);
+    std::string_view label = trim_field(v[treatment_]);
     arm = find_index(arm_index_, label);
     if (arm < 0) {
       p = {plan_.treatment_column,
            fmt::format("{} is not one of the arm labels in import.treatment.arms ({}); add it to the list (its position is the "
-                       "arm id, arm 0 = control), {}", show_value(label), arms_text_, kSkipHint)};
+                       "arm id, arm 0 = control), {}", show_field(label), arms_text_, kSkipHint)};
       return false;
     }
     double x;
@@ -381,7 +366,7 @@ class RowParser {
         if (out) out[f.offset] = static_cast<float>(x);
         continue;
       }
-      std::string_view c = trim(v[f.col]);
+      std::string_view c = trim_field(v[f.col]);
       if (f.discover && !out) {
         if (f.seen.find(c) == f.seen.end()) f.seen.emplace(c);
         continue;
@@ -391,9 +376,9 @@ class RowParser {
         if (f.discover)
           throw DataError(fmt::format("{}:{} (row {}), column '{}': value {} was not in the file during the first pass; the file "
                                       "changed while importing, run the import again", rec_path_, rec.line, rec.row, f.column,
-                                      show_value(c)));
+                                      show_field(c)));
         p = {f.column, fmt::format("{} is not one of the categories in {}.categories ({}); add it, remove 'categories' to find "
-                                   "them in the data, {}", show_value(c), f.key, quoted_list(f.categories), kSkipHint)};
+                                   "them in the data, {}", show_field(c), f.key, quoted_list(f.categories), kSkipHint)};
         return false;
       }
       if (out) {
@@ -407,7 +392,7 @@ class RowParser {
       if (!parse_number(v[cost_], plan_.cost_column, x, p)) return false;
       if (x < 0) {
         p = {plan_.cost_column, fmt::format("{} is a negative cost; costs must be >= 0 (check the sign convention of the cost "
-                                            "column), {}", show_value(trim(v[cost_])), kSkipHint)};
+                                            "column), {}", show_field(trim_field(v[cost_])), kSkipHint)};
         return false;
       }
       cost = static_cast<float>(x);
@@ -418,7 +403,7 @@ class RowParser {
       if (!parse_number(v[propensity_], plan_.propensity_column, x, p)) return false;
       if (!(x > 0 && x <= 1) || !(static_cast<float>(x) > 0)) {
         p = {plan_.propensity_column, fmt::format("{} is not a propensity in (0, 1]; fix the logging-policy column (clip tiny "
-                                                  "values), {}", show_value(trim(v[propensity_])), kSkipHint)};
+                                                  "values), {}", show_field(trim_field(v[propensity_])), kSkipHint)};
         return false;
       }
       propensity = static_cast<float>(x);

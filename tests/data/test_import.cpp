@@ -1,7 +1,7 @@
 // \brief Tests of the CSV reader and `dfcl import`: Hillstrom end to end, every bad-input message, one-hot, skip, presets.
 #include <gtest/gtest.h>  // for TEST, EXPECT_*
 
-#include <cmath>       // for std::abs
+#include <cmath>       // for std::abs, std::isnan
 #include <fstream>     // for std::ofstream
 #include <functional>  // for std::function
 #include <string>      // for std::string
@@ -10,7 +10,7 @@
 
 #include "core/config.h"      // for Config
 #include "core/error.h"       // for DataError, ConfigError
-#include "data/csv.h"         // for CsvReader
+#include "data/csv.h"         // for CsvReader, trim_field, show_field, parse_field
 #include "data/h5_dataset.h"  // for H5Reader, WriteOptions
 #include "data/import.h"      // for import_csv
 
@@ -134,6 +134,25 @@ TEST(CsvReader, UnterminatedQuoteAndTabDelimiter) {
 }
 
 // ---- Hillstrom end to end -------------------------------------------------------------------
+
+// The field helpers that dfcl import and dfcl abtest share.
+TEST(CsvFields, TrimShowAndParse) {
+  EXPECT_EQ(data::trim_field(" \t 1.5 \t"), "1.5");
+  EXPECT_EQ(data::trim_field("   "), "");
+  EXPECT_EQ(data::show_field("abc"), "'abc'");
+  EXPECT_EQ(data::show_field(std::string(70, 'x')), "'" + std::string(57, 'x') + "...'");
+  double v = 0;
+  EXPECT_EQ(data::parse_field("+2.5e3", v), std::errc());
+  EXPECT_EQ(v, 2500.0);
+  EXPECT_EQ(data::parse_field("-0.25", v), std::errc());
+  EXPECT_EQ(v, -0.25);
+  EXPECT_EQ(data::parse_field("nan", v), std::errc());
+  EXPECT_TRUE(std::isnan(v));
+  EXPECT_EQ(data::parse_field("1e999", v), std::errc::result_out_of_range);
+  EXPECT_EQ(data::parse_field("12abc", v), std::errc::invalid_argument);
+  EXPECT_EQ(data::parse_field("+-1", v), std::errc::invalid_argument);
+  EXPECT_EQ(data::parse_field("", v), std::errc::invalid_argument);
+}
 
 TEST(Import, Hillstrom) {
   const std::string input = std::string(DFCL_SHARED_DIR) + "/data/hillstrom.csv";
