@@ -468,6 +468,31 @@ double finite_difference_sandwich_se(const Data& a, const std::vector<double>& g
   return double(std::sqrt(v));
 }
 
+// STATE (ridge2 covariate, tight tolerance) on `a`, and its sandwich SE again by finite differences.
+struct SandwichCheck {
+  Estimate e;
+  double se_fd = 0, se_fixed = 0;
+};
+SandwichCheck check_sandwich(const Data& a, bool ratio) {
+  const Units u = units_of(a);
+  Options o = state_options();
+  o.predictor = "ridge2";
+  auto comm = dist::make_local_communicator();
+  Analysis an(u, o, *comm);
+  const std::vector<double> g = an.prediction();
+  SandwichCheck c{make_estimator("state")->estimate(an)};
+  const auto& dt = c.e.details;
+  EXPECT_TRUE(dt["converged"].get<bool>()) << c.e.to_json().dump();
+  EXPECT_TRUE(dt["sandwich_includes_nu"].get<bool>()) << c.e.to_json().dump();
+  EXPECT_TRUE(c.e.warnings.empty()) << c.e.to_json().dump();
+  EXPECT_EQ(dt["se_used"], "sandwich");
+  c.se_fd = finite_difference_sandwich_se(a, g, c.e, ratio);
+  c.se_fixed = dt["se_sandwich_fixed_scale"];
+  std::printf("%s: sandwich %.8g, finite differences %.8g, fixed-scale sandwich %.6g, model %.6g\n",
+              ratio ? "ratio metric" : "skewed noise", c.e.se, c.se_fd, c.se_fixed, dt["se_model"].get<double>());
+  return c;
+}
+
 // The noise is right-skewed and scales with T, where the scale's estimation moves delta-hat: the fixed-scale sandwich
 // must then differ from the full one.
 TEST(AbtestState, FullSandwichMatchesFiniteDifferencesUnderSkewedNoise) {
@@ -475,24 +500,9 @@ TEST(AbtestState, FullSandwichMatchesFiniteDifferencesUnderSkewedNoise) {
   Rng rng(29, 5);
   for (size_t i = 0; i < a.y.size(); ++i)
     a.y[i] += (std::exp(0.8 * rng.normal()) - std::exp(0.32)) * (a.t[i] ? 3.0 : 1.0);
-  const Units u = units_of(a);
-  Options o = state_options();
-  o.predictor = "ridge2";
-  auto comm = dist::make_local_communicator();
-  Analysis an(u, o, *comm);
-  const std::vector<double> g = an.prediction();
-  const Estimate e = make_estimator("state")->estimate(an);
-  const auto& dt = e.details;
-  ASSERT_TRUE(dt["converged"].get<bool>()) << e.to_json().dump();
-  ASSERT_TRUE(dt["sandwich_includes_nu"].get<bool>()) << e.to_json().dump();
-  ASSERT_TRUE(e.warnings.empty()) << e.to_json().dump();
-  const double se_fd = finite_difference_sandwich_se(a, g, e, false);
-  const double se_fixed = dt["se_sandwich_fixed_scale"];
-  std::printf("skewed noise: full sandwich %.8g, finite differences %.8g, fixed-scale sandwich %.6g, model %.6g\n",
-              e.se, se_fd, se_fixed, dt["se_model"].get<double>());
-  EXPECT_EQ(dt["se_used"], "sandwich");
-  EXPECT_LT(rel(e.se, se_fd), 1e-5);
-  EXPECT_GT(rel(se_fixed, e.se), 0.02) << "the scale's estimation should matter under this skew";
+  const SandwichCheck c = check_sandwich(a, false);
+  EXPECT_LT(rel(c.e.se, c.se_fd), 1e-5);
+  EXPECT_GT(rel(c.se_fixed, c.e.se), 0.02) << "the scale's estimation should matter under this skew";
 }
 
 // A ratio metric: the sandwich stacks the linearisation's R_g and Dbar_g, which the fixed-scale one leaves out. With
@@ -501,22 +511,9 @@ TEST(AbtestState, RatioSandwichStacksTheLinearisationAgainstFiniteDifferences) {
   Data a = make_data(3000, 31, true);
   Rng rng(31, 5);
   for (double& y : a.y) y *= std::exp(0.6 * rng.normal() - 0.18);  // lognormal order values: skewed, as in spend
-  const Units u = units_of(a);
-  Options o = state_options();
-  o.predictor = "ridge2";
-  auto comm = dist::make_local_communicator();
-  Analysis an(u, o, *comm);
-  const std::vector<double> g = an.prediction();
-  const Estimate e = make_estimator("state")->estimate(an);
-  const auto& dt = e.details;
-  ASSERT_TRUE(dt["converged"].get<bool>()) << e.to_json().dump();
-  ASSERT_TRUE(dt["sandwich_includes_nu"].get<bool>()) << e.to_json().dump();
-  const double se_fd = finite_difference_sandwich_se(a, g, e, true);
-  const double se_fixed = dt["se_sandwich_fixed_scale"];
-  std::printf("ratio metric: stacked sandwich %.8g, finite differences %.8g, fixed-scale sandwich %.6g\n", e.se,
-              se_fd, se_fixed);
-  EXPECT_LT(rel(e.se, se_fd), 1e-5);
-  EXPECT_GT(rel(se_fixed, e.se), 0.05) << "the linearisation's estimation should matter on this metric";
+  const SandwichCheck c = check_sandwich(a, true);
+  EXPECT_LT(rel(c.e.se, c.se_fd), 1e-5);
+  EXPECT_GT(rel(c.se_fixed, c.e.se), 0.05) << "the linearisation's estimation should matter on this metric";
 }
 
 TEST(AbtestState, PointMassOutcomeIsFlaggedAsDegenerate) {
