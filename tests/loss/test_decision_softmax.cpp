@@ -17,6 +17,7 @@
 #include "core/config.h"    // for Config
 #include "core/error.h"     // for ConfigError, DataError
 #include "loss/decision.h"  // for primal_lambda, row_weights
+#include "loss/fixtures.h"  // for make, f64, rows
 #include "loss/loss.h"      // for make_loss, loss_names, LossContext
 #include "model/batch.h"    // for Batch
 #include "model/scores.h"   // for Scores
@@ -26,12 +27,10 @@ using loss::LossContext;
 using model::Batch;
 using model::Scores;
 
-namespace {
-std::unique_ptr<loss::Loss> make(const std::string& body) {
-  return loss::make_loss(Config::from_string("loss:\n" + body).sub("loss"));
-}
+using namespace dfcl::loss_test;
 
-at::TensorOptions f64() { return at::TensorOptions().dtype(at::kDouble); }
+namespace {
+
 
 // B rows over M arms, real-valued outcomes; the last `padding` rows have weight 0.
 Batch random_batch(int64_t B, int64_t M, uint64_t seed, int64_t padding = 0) {
@@ -51,13 +50,6 @@ Scores random_scores(int64_t B, int64_t M, uint64_t seed, double scale = 1.0) {
   return Scores{at::randn({B, M}, gen, f64()) * scale, at::rand({B, M}, gen, f64()) * scale};
 }
 
-Batch rows(const Batch& b, int64_t begin, int64_t n) {
-  return Batch{b.x.narrow(0, begin, n), b.t.narrow(0, begin, n), b.y_r.narrow(0, begin, n), b.y_c.narrow(0, begin, n),
-               b.weight.narrow(0, begin, n)};
-}
-Scores rows(const Scores& s, int64_t begin, int64_t n) {
-  return Scores{s.r_hat.narrow(0, begin, n), s.c_hat.narrow(0, begin, n)};
-}
 
 // A double as YAML text that reads back exactly.
 std::string num(double x) {

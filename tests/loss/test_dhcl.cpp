@@ -16,6 +16,7 @@
 #include "core/config.h"              // for Config
 #include "core/error.h"               // for ConfigError, DataError
 #include "loss/dhcl.h"                // for DhclSettings
+#include "loss/fixtures.h"  // for make, f64, rows
 #include "loss/loss.h"                // for make_loss, loss_names, LossContext
 #include "metrics/aucc.h"             // for Aucc
 #include "model/batch.h"              // for Batch
@@ -28,12 +29,10 @@ using loss::LossContext;
 using model::Batch;
 using model::Scores;
 
-namespace {
-std::unique_ptr<loss::Loss> make(const std::string& body) {
-  return loss::make_loss(Config::from_string("loss:\n" + body).sub("loss"));
-}
+using namespace dfcl::loss_test;
 
-at::TensorOptions f64() { return at::TensorOptions().dtype(at::kDouble); }
+namespace {
+
 
 // B rows over M arms (every arm present), 0/1 outcomes; the last `padding` rows have weight 0.
 Batch random_batch(int64_t B, int64_t M, uint64_t seed, int64_t padding = 0) {
@@ -53,13 +52,6 @@ Scores random_scores(int64_t B, int64_t M, uint64_t seed) {
   return Scores{at::randn({B, M}, gen, f64()), at::randn({B, M}, gen, f64())};
 }
 
-Batch rows(const Batch& b, int64_t begin, int64_t n) {
-  return Batch{b.x.narrow(0, begin, n), b.t.narrow(0, begin, n), b.y_r.narrow(0, begin, n), b.y_c.narrow(0, begin, n),
-               b.weight.narrow(0, begin, n)};
-}
-Scores rows(const Scores& s, int64_t begin, int64_t n) {
-  return Scores{s.r_hat.narrow(0, begin, n), s.c_hat.narrow(0, begin, n)};
-}
 
 double softplus(double s) { return std::log1p(std::exp(s)); }
 

@@ -22,6 +22,7 @@
 #include "core/error.h"          // for ConfigError, DataError
 #include "loss/decision.h"       // for row_weights, primal_lambda
 #include "loss/ifd_estimator.h"  // for ifd_estimate, IfdOptions
+#include "loss/fixtures.h"  // for make, f64, rows
 #include "loss/loss.h"           // for make_loss, LossContext
 #include "model/batch.h"         // for Batch
 
@@ -36,12 +37,10 @@ using loss::LossContext;
 using model::Batch;
 using model::Scores;
 
-namespace {
-std::unique_ptr<loss::Loss> make(const std::string& body) {
-  return loss::make_loss(Config::from_string("loss:\n" + body).sub("loss"));
-}
+using namespace dfcl::loss_test;
 
-at::TensorOptions f64() { return at::TensorOptions().dtype(at::kDouble); }
+namespace {
+
 
 struct IfdCase {
   Batch b;
@@ -173,13 +172,6 @@ class Rendezvous {
   std::vector<double> acc_, result_;
 };
 
-Batch rows(const Batch& b, int64_t begin, int64_t n) {
-  return Batch{b.x.narrow(0, begin, n), b.t.narrow(0, begin, n), b.y_r.narrow(0, begin, n), b.y_c.narrow(0, begin, n),
-               b.weight.narrow(0, begin, n)};
-}
-Scores rows(const Scores& s, int64_t begin, int64_t n) {
-  return Scores{s.r_hat.narrow(0, begin, n), s.c_hat.narrow(0, begin, n)};
-}
 
 std::vector<IfdOptions> all_options() {
   std::vector<IfdOptions> out;

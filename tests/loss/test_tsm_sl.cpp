@@ -11,6 +11,7 @@
 #include "core/error.h"        // for ConfigError, DataError
 #include "data/fixtures.h"     // for small_config
 #include "data/generator.h"    // for Generator
+#include "loss/fixtures.h"  // for make, f64, rows
 #include "loss/loss.h"         // for make_loss, LossContext
 #include "model/batch.h"       // for Batch, to_batch
 #include "model/uplift_net.h"  // for UpliftNet
@@ -20,12 +21,10 @@ using loss::LossContext;
 using model::Batch;
 using model::Scores;
 
-namespace {
-std::unique_ptr<loss::Loss> make(const std::string& body) {
-  return loss::make_loss(Config::from_string("loss:\n" + body).sub("loss"));
-}
+using namespace dfcl::loss_test;
 
-at::TensorOptions f64() { return at::TensorOptions().dtype(at::kDouble); }
+namespace {
+
 
 // A random batch of B rows over M arms; binary outcomes when `binary`.
 Batch random_batch(int64_t B, int64_t F, int64_t M, uint64_t seed, bool binary = false) {
@@ -51,13 +50,6 @@ Scores random_scores(int64_t B, int64_t M, uint64_t seed, bool probabilities = f
   return s;
 }
 
-Batch rows(const Batch& b, int64_t begin, int64_t n) {
-  return Batch{b.x.narrow(0, begin, n), b.t.narrow(0, begin, n), b.y_r.narrow(0, begin, n), b.y_c.narrow(0, begin, n),
-               b.weight.narrow(0, begin, n)};
-}
-Scores rows(const Scores& s, int64_t begin, int64_t n) {
-  return Scores{s.r_hat.narrow(0, begin, n), s.c_hat.narrow(0, begin, n)};
-}
 
 double elem(double y, double p, bool bce) {
   return bce ? -(y * std::log(p) + (1 - y) * std::log(1 - p)) : (y - p) * (y - p);
