@@ -12,7 +12,7 @@
 
 #include "abtest/abtest.h"
 #include "abtest/internal.h"  // for fill_inference, detail::add_estimator
-#include "abtest/special.h"   // for normal_quantile, two_sided_p
+#include "core/special.h"   // for normal_quantile, two_sided_p
 #include "core/config.h"      // for Config
 #include "core/error.h"       // for ConfigError, DataError
 #include "core/registry.h"    // for core::Registry

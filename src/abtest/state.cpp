@@ -26,7 +26,7 @@
 #include <cmath>      // for std::log, std::log1p, std::lgamma, std::sqrt, std::exp, std::fabs
 
 #include "abtest/internal.h"    // for Design, make_design, fill_inference, DFCL_REGISTER_ESTIMATOR
-#include "abtest/special.h"     // for digamma, trigamma, log_minus_digamma
+#include "core/special.h"     // for digamma, trigamma, log_minus_digamma
 #include "abtest/stats.h"       // for NormalEquations, cholesky
 #include "core/error.h"         // for DataError
 #include "dist/communicator.h"  // for Communicator

@@ -88,6 +88,15 @@ std::vector<Interval> bootstrap_eom(const IpwPath& path, const std::vector<EomPo
   });
 }
 
+std::vector<Interval> bootstrap_at(const IpwPath& path, const std::vector<double>& lambdas, const BootstrapOptions& opt) {
+  std::vector<double> est;
+  for (double l : lambdas) est.push_back(path.at(l).revenue);
+  return bootstrap(path.sample().n, est, opt, [&](const uint32_t* counts, std::vector<double>& out) {
+    const IpwPath::Weights w = path.weigh(counts);
+    for (size_t k = 0; k < lambdas.size(); ++k) out[k] = path.at(lambdas[k], w).revenue;
+  });
+}
+
 Interval bootstrap_aucc(const Aucc& aucc, double estimate, const BootstrapOptions& opt) {
   return bootstrap(aucc.input_rows(), {estimate}, opt,
                    [&](const uint32_t* counts, std::vector<double>& out) { out[0] = aucc.value(counts); })[0];

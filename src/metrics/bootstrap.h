@@ -41,6 +41,9 @@ std::vector<Interval> bootstrap(int64_t n, const std::vector<double>& estimate, 
 /// CIs of the EOM revenue at each point's budget (the points from eom_curve on the same path).
 std::vector<Interval> bootstrap_eom(const IpwPath& path, const std::vector<EomPoint>& points, const EomOptions& eom,
                                     const BootstrapOptions& opt);
+/// CIs of the IPW revenue of the dual policy at fixed lambdas (decisions that do not depend on the sample, e.g. lambda
+/// calibrated elsewhere or from the predicted costs): the replicates re-weight the rows, lambda stays.
+std::vector<Interval> bootstrap_at(const IpwPath& path, const std::vector<double>& lambdas, const BootstrapOptions& opt);
 /// CI of AUCC.
 Interval bootstrap_aucc(const Aucc& aucc, double estimate, const BootstrapOptions& opt);
 

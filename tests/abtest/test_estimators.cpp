@@ -10,7 +10,7 @@
 
 #include "abtest/abtest.h"
 #include "abtest/internal.h"    // for fold_of
-#include "abtest/special.h"     // for digamma, trigamma, normal_quantile
+#include "core/special.h"     // for digamma, trigamma, normal_quantile
 #include "core/config.h"        // for Config
 #include "core/error.h"         // for DataError, ConfigError
 #include "core/rng.h"           // for Rng

@@ -1,10 +1,10 @@
 // \brief Digamma, trigamma and the normal distribution functions (see special.h).
-#include "abtest/special.h"
+#include "core/special.h"
 
 #include <cmath>   // for std::log, std::erfc, std::exp, std::sqrt, std::fabs, NAN
 #include <limits>  // for std::numeric_limits
 
-namespace dfcl::abtest {
+namespace dfcl {
 
 namespace {
 // sum_k B_2k / (2k x^2k) for x >= 10 (B_2..B_14 = 1/6, -1/30, 1/42, -1/30, 5/66, -691/2730, 7/6), so that
@@ -85,4 +85,4 @@ double normal_quantile(double p) {
   return x - u / (1 + x * u / 2);
 }
 
-}  // namespace dfcl::abtest
+}  // namespace dfcl

@@ -1,7 +1,8 @@
-// \brief Special functions the estimators need, in float64: digamma, trigamma, the standard normal CDF and quantile.
+// \brief Special functions in float64 (the A/B estimators, confidence intervals): digamma, trigamma, the standard
+// normal CDF and quantile.
 #pragma once
 
-namespace dfcl::abtest {
+namespace dfcl {
 
 /// psi(x) = d/dx ln Gamma(x) for x > 0 (NaN otherwise): the recurrence psi(x) = psi(x + 1) - 1/x up to x >= 10,
 /// then the asymptotic series to x^-14. Absolute error below 1e-14 for x >= 1e-3 (relative below 1e-13 away from the
@@ -21,4 +22,4 @@ double normal_quantile(double p);
 /// Two-sided p-value of a z statistic: 2 (1 - Phi(|z|)).
 double two_sided_p(double z);
 
-}  // namespace dfcl::abtest
+}  // namespace dfcl

@@ -1,0 +1,84 @@
+// \brief What decisions really spend: how lambda is set for a budget (budget calibration), the IPW estimate of a
+// policy's true spend with its confidence interval, the verdict against the budget, and cost calibration per arm.
+//
+// A scorer's dual policy pi_i(lambda) = argmax_j r_hat_ij - lambda c_hat_ij spends the TRUE costs of the arms it picks,
+// not c_hat. Two ways to set lambda for a per-capita budget b (docs/metrics.md, "Budgets in true spend"):
+//   predicted: lambda such that the predicted spend (1/N) sum_i c_hat_{i,pi_i} on the rows decided for meets b: all a
+//              deployment without labels can do; honest only when c_hat is calibrated;
+//   trial:     lambda such that the IPW estimate of the true spend on trial rows meets b (Bi-DFCL Algorithm 2, the
+//              papers' EOM protocol; metrics/eom.h), then applied to every user: needs only the ranking.
+// Either way the IPW spend of the resulting decisions on trial rows, with its CI, says whether they meet b.
+#pragma once
+#include <cstdint>  // for int64_t, uint8_t
+#include <string>   // for std::string
+#include <vector>   // for std::vector
+
+#include "metrics/ipw_path.h"    // for IpwPath
+#include "metrics/policy_value.h"  // for PolicyValue
+#include "metrics/rct_sample.h"  // for RctSample
+#include "solver/scores.h"       // for Scores
+
+namespace dfcl::metrics {
+
+enum class BudgetCalibration { kPredicted, kTrial };
+
+/// "predicted", "trial", or "auto" (= trial when `have_trial`, else predicted). ConfigError naming `key` otherwise.
+BudgetCalibration parse_budget_calibration(const std::string& value, bool have_trial, const std::string& key);
+std::string to_string(BudgetCalibration c);
+
+/// A per-capita estimate with a two-sided normal confidence interval.
+struct Estimate {
+  double value = 0, se = 0, lo = 0, hi = 0;
+};
+
+/// IPW per-capita spend (1/N) sum_i c_i / p_{t_i} 1[pi_i = t_i] of a fixed policy on trial rows, with its CI at `level`.
+/// With the sample's own arm shares as propensities (s.empirical) the estimator is the sum over arms of the arm's mean
+/// of c_i 1[pi_i = j], and its variance the sum of the within-arm variances over N_j (stratified); with design
+/// propensities it is a plain mean of the per-row terms. Throws DataError when the policy and sample disagree.
+Estimate ipw_spend(const RctSample& s, const uint8_t* policy, double level = 0.95);
+
+/// (1/N) sum_i c_hat_{i,pi_i}: what the scorer itself expects the policy to spend per user.
+double predicted_spend(const solver::Scores& scores, const uint8_t* policy);
+
+/// A policy's spend against its budget: overspends when the whole CI lies above b, underspends when it lies below.
+enum class SpendVerdict { kMeets, kOverspends, kUnderspends };
+SpendVerdict judge_spend(const Estimate& spend, double budget);
+/// "meets", "OVERSPENDS", "underspends".
+std::string to_string(SpendVerdict v);
+
+/// lambda of a per-capita budget b by the scorer's predicted costs on the rows decided for: the smallest lambda whose
+/// dual policy's predicted spend (1/N) sum c_hat is at most b (the exact dual path, solver::DualPath; b below the
+/// cheapest policy gives that policy's lambda). `reached` = the budget is within the path's spend range.
+double predicted_lambda(const solver::Scores& scores, double budget, bool* reached = nullptr, int threads = 0);
+/// lambda of b by the IPW estimate of the true spend on trial rows (the EOM bisection, eom.h) on `calibration`;
+/// `reached` = the bisection met b within its tolerance.
+double trial_lambda(const IpwPath& calibration, double budget, bool* reached = nullptr);
+
+/// The decisions of one scorer at one lambda, judged on trial rows.
+struct BudgetDecision {
+  double budget = 0, lambda = 0;
+  bool reached = true;         // the calibration met the budget (else lambda is as near as it got)
+  double predicted_spend = 0;  // what the scorer expects the decisions to spend per user on these rows
+  PolicyValue ipw;             // IPW revenue and spend of the decisions
+  Estimate spend;              // the IPW spend with its CI
+  SpendVerdict verdict = SpendVerdict::kMeets;
+};
+/// The decisions solver::policy_at(scores, lambda) on the trial rows of `judged` (an IpwPath over the rows the scores
+/// cover): predicted spend, IPW revenue and spend with the spend's CI at `level`, and the verdict. (IpwPath::at(lambda)
+/// may count one row differently when lambda sits exactly on that row's breakpoint, as a bisection's lambda does.)
+BudgetDecision judge_at(const solver::Scores& scores, const IpwPath& judged, double budget, double lambda,
+                        double level = 0.95);
+
+/// Cost calibration of a scorer on trial rows, one entry per arm: the mean predicted cost of giving everyone arm j
+/// (1/N) sum_i c_hat_ij against the observed mean cost of arm j (the mean of c_i over the rows that got j: unbiased in
+/// a trial). ratio = predicted / observed (NaN when the observed mean is 0).
+struct ArmCostCalibration {
+  int arm = 0;
+  double predicted = 0, observed = 0, ratio = 0;
+};
+std::vector<ArmCostCalibration> cost_calibration(const solver::Scores& scores, const RctSample& s);
+/// The largest |log ratio| over arms with a positive observed cost, as a factor >= 1 (1 = calibrated; 5 = some arm's
+/// predicted cost is 5x or 1/5 of what it is); 1 when no arm costs anything.
+double worst_cost_factor(const std::vector<ArmCostCalibration>& c);
+
+}  // namespace dfcl::metrics

@@ -1,0 +1,172 @@
+// \brief What decisions spend: the IPW spend and its CI against hand computation and against a coverage simulation,
+// the verdict, the lambda of each budget calibration, cost calibration per arm.
+#include <gtest/gtest.h>  // for TEST
+
+#include <cmath>   // for std::sqrt
+#include <random>  // for std::mt19937_64
+
+#include "core/error.h"         // for ConfigError, DataError
+#include "metrics/eom.h"        // for eom_at
+#include "metrics/ipw_path.h"   // for IpwPath
+#include "metrics/oracle.h"     // for true_value
+#include "metrics/spend.h"      // for ipw_spend, judge_spend, predicted_lambda, trial_lambda, cost_calibration
+#include "metrics/synthetic.h"  // for Trial
+#include "solver/mckp.h"        // for policy_at
+
+namespace dfcl::metrics {
+namespace {
+
+// Six rows, two arms: arm, cost, policy.
+struct Tiny {
+  std::vector<int32_t> arm{0, 1, 1, 0, 1, 0};
+  std::vector<float> rev{1, 2, 3, 4, 5, 6}, cost{0, 2, 4, 0.5f, 3, 0};
+  std::vector<uint8_t> policy{1, 1, 0, 0, 1, 1};
+  RctSample sample(bool empirical) const {
+    RctSample s;
+    s.n = 6, s.m = 2, s.arm = arm.data(), s.revenue = rev.data(), s.cost = cost.data();
+    s.empirical = empirical;
+    s.propensity = empirical ? std::vector<double>{0.5, 0.5} : std::vector<double>{0.4, 0.6};
+    return s;
+  }
+};
+
+TEST(Spend, DesignPropensitiesGiveAPlainMeanOfTheIpwTermsAndItsStandardError) {
+  const Tiny t;
+  // Matched rows: 1 (arm 1, cost 2), 3 (arm 0, cost 0.5), 4 (arm 1, cost 3). z = c / p_t: 2/0.6, 0.5/0.4, 3/0.6.
+  const double z[6] = {0, 2 / 0.6, 0, 0.5 / 0.4, 3 / 0.6, 0};
+  double mean = 0, var = 0;
+  for (double v : z) mean += v / 6;
+  for (double v : z) var += (v - mean) * (v - mean) / 5;
+  const Estimate e = ipw_spend(t.sample(false), t.policy.data(), 0.95);
+  EXPECT_NEAR(e.value, mean, 1e-12);
+  EXPECT_NEAR(e.se, std::sqrt(var / 6), 1e-12);
+  EXPECT_NEAR(e.hi - e.value, 1.959963984540054 * e.se, 1e-9);
+  EXPECT_NEAR(e.value - e.lo, e.hi - e.value, 1e-12);
+}
+
+TEST(Spend, EmpiricalSharesGiveTheStratifiedEstimator) {
+  const Tiny t;
+  // Arm 0 rows 0, 3, 5: x = c 1[pi = t] = 0, 0.5, 0; arm 1 rows 1, 2, 4: x = 2, 0, 3. With p_j = N_j / N the estimate
+  // is the sum of the arm means, its variance the sum of the within-arm variances over N_j.
+  const double m0 = 0.5 / 3, m1 = 5.0 / 3;
+  const double v0 = ((0 - m0) * (0 - m0) + (0.5 - m0) * (0.5 - m0) + m0 * m0) / 2;
+  const double v1 = ((2 - m1) * (2 - m1) + m1 * m1 + (3 - m1) * (3 - m1)) / 2;
+  const Estimate e = ipw_spend(t.sample(true), t.policy.data(), 0.9);
+  EXPECT_NEAR(e.value, m0 + m1, 1e-12);
+  EXPECT_NEAR(e.se, std::sqrt(v0 / 3 + v1 / 3), 1e-12);
+  EXPECT_NEAR(e.hi - e.value, 1.6448536269514722 * e.se, 1e-9);
+  // The estimate is the IPW cost of the policy (policy_value), whatever the propensities.
+  for (bool emp : {false, true})
+    EXPECT_NEAR(ipw_spend(t.sample(emp), t.policy.data()).value, policy_value(t.sample(emp), t.policy).cost, 1e-12);
+  std::vector<uint8_t> bad = t.policy;
+  bad[2] = 2;
+  EXPECT_THROW(ipw_spend(t.sample(true), bad.data()), DataError);
+}
+
+TEST(Spend, TheIntervalCoversTheTrueSpendAtItsLevel) {
+  // 1,000 trials of 2,000 users from one population; the policy is fixed (the true tables' dual policy at lambda 0.2),
+  // its true spend is the population mean of true_cost at the chosen arms. A correct 90% interval covers it in
+  // [0.87, 0.93] of the trials with probability > 0.998 (binomial sd 0.0095).
+  test::Trial pop(200000, 4, 21, 4, true);
+  std::vector<uint8_t> pol;
+  solver::policy_at(pop.truth(), 0.2, pol);
+  const double truth = true_value(pop.truth(), pol, 1).cost;
+  std::mt19937_64 rng(3);
+  std::uniform_int_distribution<int64_t> pick(0, pop.n() - 1);
+  int covered = 0;
+  const int trials = 1000, n = 2000;
+  std::vector<int32_t> arm(n);
+  std::vector<float> rev(n), cost(n);
+  std::vector<uint8_t> p(n);
+  for (int r = 0; r < trials; ++r) {
+    for (int i = 0; i < n; ++i) {
+      const int64_t k = pick(rng);
+      arm[i] = pop.t.treatment[k], rev[i] = pop.t.revenue[k], cost[i] = pop.t.cost[k], p[i] = pol[k];
+    }
+    RctSample s = make_sample(arm, rev, cost, 4, pop.meta.rct_propensity);
+    const Estimate e = ipw_spend(s, p.data(), 0.9);
+    covered += e.lo <= truth && truth <= e.hi;
+  }
+  std::printf("IPW spend 90%% CI coverage over %d trials of %d users: %.3f\n", trials, n, double(covered) / trials);
+  EXPECT_GE(covered, 870);
+  EXPECT_LE(covered, 930);
+}
+
+TEST(Spend, VerdictsAreTheBudgetAgainstTheWholeInterval) {
+  Estimate e{1.0, 0.05, 0.9, 1.1};
+  EXPECT_EQ(judge_spend(e, 1.0), SpendVerdict::kMeets);
+  EXPECT_EQ(judge_spend(e, 0.95), SpendVerdict::kMeets);
+  EXPECT_EQ(judge_spend(e, 0.85), SpendVerdict::kOverspends);
+  EXPECT_EQ(judge_spend(e, 1.2), SpendVerdict::kUnderspends);
+  EXPECT_EQ(to_string(SpendVerdict::kOverspends), "OVERSPENDS");
+}
+
+TEST(Spend, CalibrationNames) {
+  EXPECT_EQ(parse_budget_calibration("auto", true, "k"), BudgetCalibration::kTrial);
+  EXPECT_EQ(parse_budget_calibration("auto", false, "k"), BudgetCalibration::kPredicted);
+  EXPECT_EQ(parse_budget_calibration("predicted", true, "k"), BudgetCalibration::kPredicted);
+  EXPECT_THROW(parse_budget_calibration("ipw", true, "allocate.budget_calibration"), ConfigError);
+}
+
+TEST(Spend, PredictedLambdaIsTheSmallestLambdaWhosePredictedSpendFitsTheBudget) {
+  test::Trial pop(3000, 4, 8);
+  const solver::Scores s = pop.truth();
+  std::vector<uint8_t> pol;
+  for (double b : {0.1, 0.4, 0.9}) {
+    bool reached = false;
+    const double l = predicted_lambda(s, b, &reached, 1);
+    EXPECT_TRUE(reached);
+    solver::policy_at(s, l, pol);
+    EXPECT_LE(predicted_spend(s, pol.data()), b + 1e-12) << b;
+    solver::policy_at(s, l * (1 - 1e-6), pol);  // just below: spends more than b
+    EXPECT_GT(predicted_spend(s, pol.data()), b) << b;
+  }
+  bool reached = true;
+  predicted_lambda(s, 1e-9, &reached, 1);  // below the cheapest policy (control costs 0 here: 0 spend fits)
+  EXPECT_TRUE(reached);
+}
+
+TEST(Spend, TrialLambdaIsTheEomBisectionAndJudgeAtReadsItsDecisions) {
+  test::Trial pop(20000, 4, 9);
+  const RctSample s = pop.sample();
+  const IpwPath path(pop.truth(), s, 1);
+  for (double b : {0.3, 0.7}) {
+    bool reached = false;
+    const double l = trial_lambda(path, b, &reached);
+    const EomPoint p = eom_at(path, b);
+    EXPECT_EQ(l, p.lambda);
+    EXPECT_EQ(reached, p.matched);
+    const BudgetDecision d = judge_at(pop.truth(), path, b, l);
+    EXPECT_NEAR(d.spend.value, d.ipw.cost, 1e-12) << "the interval is centred on the IPW spend of the same decisions";
+    // The bisection's lambda sits on a row's breakpoint, which IpwPath and policy_at may place on either side: at most
+    // one row's IPW term apart (cost <= 4, 1 / p_j <= 4.1 here).
+    EXPECT_NEAR(d.ipw.cost, p.cost, 4 * 4.1 / double(pop.n()));
+    EXPECT_EQ(d.verdict, SpendVerdict::kMeets);
+  }
+  // Costs that barely differ between arms: lambda cannot hold a budget, and the decisions overspend it.
+  std::vector<float> r(pop.t.true_revenue), c(size_t(pop.n()) * 4, 1.0f);
+  const solver::Scores flat{pop.n(), 4, r.data(), c.data()};
+  const IpwPath fpath(flat, s, 1);
+  bool reached = true;
+  const double l = trial_lambda(fpath, 0.2, &reached);
+  EXPECT_FALSE(reached);
+  EXPECT_EQ(judge_at(flat, fpath, 0.2, l).verdict, SpendVerdict::kOverspends);
+}
+
+TEST(Spend, CostCalibrationComparesEachArmsMeanPredictionWithItsObservedMean) {
+  const Tiny t;
+  const std::vector<float> r(12, 0.f), c{0, 1, 0, 4, 0, 2, 1, 1, 0, 3, 0, 5};  // rows x 2 arms
+  const solver::Scores sc{6, 2, r.data(), c.data()};
+  const auto cal = cost_calibration(sc, t.sample(true));
+  ASSERT_EQ(cal.size(), 2u);
+  // Predicted: mean of column j. Observed: mean cost over the rows that got j (arm 0: 0, 0.5, 0; arm 1: 2, 4, 3).
+  EXPECT_NEAR(cal[0].predicted, (0 + 0 + 0 + 1 + 0 + 0) / 6.0, 1e-12);
+  EXPECT_NEAR(cal[1].predicted, (1 + 4 + 2 + 1 + 3 + 5) / 6.0, 1e-12);
+  EXPECT_NEAR(cal[0].observed, 0.5 / 3, 1e-12);
+  EXPECT_NEAR(cal[1].observed, 3.0, 1e-12);
+  EXPECT_NEAR(cal[1].ratio, (16 / 6.0) / 3.0, 1e-12);
+  EXPECT_NEAR(worst_cost_factor(cal), std::max(3.0 / (16 / 6.0), (1 / 6.0) / (0.5 / 3)), 1e-12);
+}
+
+}  // namespace
+}  // namespace dfcl::metrics
