@@ -173,7 +173,8 @@ Allocation DualPath::solve(double budget, const SolveOptions& opt) const {
     if (!opt.clamp_below_min)
       throw ConfigError(
           fmt::format("budget {} is below the minimum possible spend {} (every user on their cheapest arm); "
-                      "raise the budget, or allow clamping",
+                      "raise the budget, or clamp it to the cheapest policy (dfcl allocate: allocate.clamp=true; "
+                      "SolveOptions::clamp_below_min)",
                       budget, base_spend_));
     a.clamped = true;
     a.note = fmt::format("budget {:.6g} < minimum spend {:.6g}: clamped to the cheapest policy", budget, base_spend_);
@@ -288,10 +289,15 @@ Allocation solve_bisection(const Scores& s, double budget, int max_iter, double 
     for (int64_t i = 0; i < s.n; ++i) sp += s.c[i * M + arm[i]];
     return sp;
   };
+  // Upper bracket: the largest first breakpoint of any user's hull. Above it every user is on their cheapest hull arm,
+  // whatever the signs of r and c (a ratio max r/c is no bound when control earns < 0 or costs > 0).
   double hi = 0;
-  for (int64_t i = 0; i < s.n * M; ++i)
-    if (s.c[i] > 0) hi = std::max(hi, double(s.r[i]) / s.c[i]);
-  hi = hi * 2 + 1;  // at hi, no costly arm beats a cheaper one
+  uint8_t hull[kMaxArms];
+  for (int64_t i = 0; i < s.n; ++i) {
+    const float *r = s.r + i * M, *c = s.c + i * M;
+    if (row_hull(r, c, M, hull) > 1) hi = std::max(hi, breakpoint(r, c, hull[0], hull[1]));
+  }
+  hi = hi * (1 + 1e-9) + 1e-300;  // strictly above: ties at the breakpoint go to the cheaper arm anyway
   double lo = 0;
   std::vector<uint8_t> arm;
   if (spend_at(0, arm) <= budget) {
@@ -305,9 +311,21 @@ Allocation solve_bisection(const Scores& s, double budget, int max_iter, double 
   }
   a.lambda = hi;  // the feasible side
   double sp = spend_at(hi, a.arm);
-  if (sp > budget) throw ConfigError(fmt::format("budget {} is below the minimum spend {} of any policy", budget, sp));
+  if (sp > budget)
+    throw ConfigError(fmt::format("budget {} is below the minimum possible spend {} (every user on their cheapest arm); "
+                                  "raise the budget",
+                                  budget, sp));
   a.spend = sp;
   for (int64_t i = 0; i < s.n; ++i) a.revenue += s.r[i * M + a.arm[i]];
+  // The Lagrangian bound at the final lambda: sum_i max_j (r_ij - lambda c_ij) + lambda B >= the integer optimum.
+  double g = a.lambda * budget;
+  for (int64_t i = 0; i < s.n; ++i) {
+    double best = -std::numeric_limits<double>::infinity();
+    for (int j = 0; j < M; ++j) best = std::max(best, double(s.r[i * M + j]) - a.lambda * double(s.c[i * M + j]));
+    g += best;
+  }
+  a.lp_bound = g;
+  a.gap_bound = g - a.revenue;
   return a;
 }
 

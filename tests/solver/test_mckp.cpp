@@ -202,3 +202,30 @@ TEST(DualPath, EdgeCases) {
     EXPECT_NE(std::string(e.what()).find("user 1, arm 1"), std::string::npos) << e.what();
   }
 }
+
+TEST(Bisection, StartsAboveEveryBreakpointWhateverTheSignsOfControlRevenueAndCost) {
+  // Control earns less than nothing and costs something: max r/c is 0 here, so a bracket from r/c alone (the old
+  // 2 max r/c + 1 = 1) lies below the breakpoints 5 and 4 and rejected this feasible budget.
+  Instance neg{2, 2, {-5, 0, -5, -1}, {1, 2, 1, 2}};
+  const double budget = 3;  // the first user on arm 1 (cost 2, revenue 0), the second on control (1, -5)
+  auto a = solver::solve_bisection(neg.scores(), budget);
+  EXPECT_LE(a.spend, budget);
+  EXPECT_DOUBLE_EQ(a.revenue, brute_force(neg, budget));
+  EXPECT_GE(a.lp_bound, brute_force(neg, budget) - 1e-9);
+  // On random tiny instances with negative revenues and costly controls: feasible budgets are never rejected, and the
+  // Lagrangian bound it reports lies above the brute-force optimum.
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Instance x = random_instance(seed + 100, 5, 3, true);
+    for (int64_t i = 0; i < x.n; ++i) x.c[i * x.m] += 1;  // every control costs 1 or more
+    DualPath p(x.scores(), 1);
+    for (double f : {0.0, 0.3, 0.7, 1.0}) {
+      const double budget = p.min_spend() + f * (p.max_spend() - p.min_spend());
+      const double opt = brute_force(x, budget);
+      auto b = solver::solve_bisection(x.scores(), budget);
+      ASSERT_LE(b.spend, budget + 1e-9) << seed;
+      EXPECT_LE(b.revenue, opt + 1e-9) << seed;
+      EXPECT_GE(b.lp_bound, opt - 1e-6) << "seed " << seed << " budget " << budget;
+      EXPECT_NEAR(b.gap_bound, b.lp_bound - b.revenue, 1e-9);
+    }
+  }
+}
