@@ -1,29 +1,34 @@
-// \brief `dfcl evaluate`: decision quality of a scorer on a dataset's RCT rows (docs/metrics.md): EOM with bootstrap
-// CIs over a budget grid, the multi-arm cost curve and its area, AUCC (two arms), oracle regret (synthetic data),
-// prediction metrics (scores files); a table on stderr, JSON on stdout, an SVG plot of the cost curves.
+// \brief `dfcl evaluate`: decision quality of one or more scorers on a dataset's RCT rows (docs/metrics.md): at each
+// budget, the lambda its budget calibration sets, what the decisions spend (predicted, and IPW-estimated in truth with a
+// CI) and the verdict against the budget, EOM with bootstrap CIs, oracle regret (synthetic data); the cost curve and its
+// area, AUCC (two arms), cost calibration per arm; a ranking that leaves out scorers that overspend. A table on
+// stderr, JSON on stdout, an SVG plot of the cost curves.
 #include <fmt/format.h>  // for fmt::format
+#include <fmt/ranges.h>  // for fmt::join
 
-#include <algorithm>  // for std::max
+#include <algorithm>  // for std::max, std::find, std::sort
 #include <cmath>      // for std::isfinite
-#include <map>        // for std::map
-#include <memory>     // for std::unique_ptr
+#include <limits>     // for std::numeric_limits
+#include <memory>     // for std::unique_ptr, std::shared_ptr
 
-#include "cli/command.h"         // for Registrar, CommonOptions
-#include "core/error.h"          // for ConfigError, DataError
-#include "core/log.h"            // for log::info
-#include "core/progress.h"       // for Progress
-#include "data/generator.h"      // for Generator
-#include "data/loader.h"         // for SplitSpec, parse_split
-#include "data/source.h"         // for open_source
-#include "metrics/aucc.h"        // for Aucc, roi_scores
-#include "metrics/bootstrap.h"   // for bootstrap_eom, bootstrap_aucc
-#include "metrics/cost_curve.h"  // for cost_curve
-#include "metrics/eom.h"         // for eom_curve, normalise_eom
-#include "metrics/oracle.h"      // for Oracle
-#include "metrics/prediction.h"  // for prediction_metrics
-#include "metrics/score_file.h"  // for read_score_file
-#include "metrics/scorers.h"     // for random_scores, true_roi_scores
-#include "metrics/svg_plot.h"    // for write_svg
+#include "cli/command.h"          // for Registrar, CommonOptions
+#include "core/error.h"           // for ConfigError, DataError
+#include "core/log.h"             // for log::info
+#include "core/progress.h"        // for Progress
+#include "data/generator.h"       // for Generator
+#include "data/loader.h"          // for SplitSpec, parse_split
+#include "data/source.h"          // for open_sources, MemorySource
+#include "metrics/aucc.h"         // for Aucc, roi_scores
+#include "metrics/bootstrap.h"    // for bootstrap_eom, bootstrap_at, bootstrap_aucc
+#include "metrics/cost_curve.h"   // for cost_curve
+#include "metrics/eom.h"          // for eom_curve, normalise_eom
+#include "metrics/oracle.h"       // for Oracle, true_value
+#include "metrics/prediction.h"   // for prediction_metrics
+#include "metrics/score_file.h"   // for read_score_file
+#include "metrics/scorers.h"      // for random_scores, true_roi_scores
+#include "metrics/spend.h"        // for BudgetCalibration, judge_at, cost_calibration
+#include "metrics/svg_plot.h"     // for write_svg
+#include "solver/mckp.h"          // for policy_at
 #include "train/trained_model.h"  // for load_trained_model, predict
 
 namespace dfcl::cli {
@@ -31,15 +36,24 @@ namespace {
 
 using nlohmann::json;
 
+bool is_checkpoint(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".ckpt") == 0; }
+
+// Finite numbers as they are, NaN as null (JSON has no NaN).
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
 struct Settings {
-  std::string data;
+  std::vector<std::string> data;
   bool generate = false;
   data::GeneratorConfig gen;
-  std::string scores;
+  std::vector<std::string> scores;
   std::vector<double> budgets;
+  std::string split_name;  // as configured: auto, all, train, validation, test
   data::Split split = data::Split::kTest;
-  std::string split_name;
   data::SplitSpec split_spec;
+  bool split_spec_given = false;
+  std::string calibration_name;  // budget_calibration as configured
+  metrics::BudgetCalibration calibration = metrics::BudgetCalibration::kTrial;
+  std::string calibration_split_name;  // evaluated | all | train | validation | test
   bool design_propensity = false;
   int quantiles = 200;
   metrics::BootstrapOptions boot;
@@ -50,29 +64,38 @@ struct Settings {
 
 Settings read_settings(const Config& cfg, int threads) {
   Settings s;
-  s.data = cfg.get<std::string>("evaluate.data", "");
+  s.data = cfg.get_strings("evaluate.data");
   s.generate = cfg.get<bool>("evaluate.generate", false);
   if (s.generate) s.gen = data::GeneratorConfig::from(cfg.sub("generate"));
   if (s.generate == !s.data.empty())
     throw ConfigError(
-        "evaluate: give exactly one of evaluate.data=FILE.h5 or evaluate.generate=true (with generate.* "
-        "keys for the population)");
-  s.scores = cfg.get<std::string>("evaluate.scores", "");
+        "evaluate: give exactly one of evaluate.data=FILE.h5 (or a list of files, read as one dataset) or "
+        "evaluate.generate=true (with generate.* keys for the population)");
+  s.scores = cfg.get_strings("evaluate.scores");
   if (s.scores.empty())
     throw ConfigError(
         "evaluate.scores is required: oracle, random, true_roi, a model checkpoint from `dfcl train` (.ckpt), or a "
-        "scores file (.h5 with r_hat and c_hat, N x M float32 in the dataset's row order); pass --set "
-        "evaluate.scores=...");
+        "scores file (.h5 with r_hat and c_hat, N x M float32 in the dataset's row order), or a list of them; pass "
+        "--set evaluate.scores=... or --set evaluate.scores=[a.ckpt,b.ckpt]");
+  for (size_t k = 0; k < s.scores.size(); ++k)
+    for (size_t l = 0; l < k; ++l)
+      if (s.scores[k] == s.scores[l])
+        throw ConfigError(fmt::format("evaluate.scores lists '{}' twice; list each scorer once", s.scores[k]));
   s.budgets = cfg.get<std::vector<double>>("evaluate.budgets", {});
   for (double b : s.budgets) metrics::check_budget(b, "evaluate.budgets");
-  s.split_name = cfg.get<std::string>("evaluate.split", "test");
-  s.split = data::parse_split(s.split_name);
+  s.split_name = cfg.get<std::string>("evaluate.split", "auto");
+  if (s.split_name != "auto") s.split = data::parse_split(s.split_name);
+  s.split_spec_given = cfg.has("evaluate.split_fractions") || cfg.has("evaluate.split_seed");
   const auto fr = cfg.get<std::vector<double>>("evaluate.split_fractions", {0.8, 0.1});
   if (fr.size() != 2 || fr[0] < 0 || fr[1] < 0 || fr[0] + fr[1] > 1)
     throw ConfigError(
         "evaluate.split_fractions: give [train, validation], each >= 0, summing to <= 1 (test gets the rest)");
   s.split_spec.train = fr[0], s.split_spec.validation = fr[1];
   s.split_spec.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.split_seed", 0));
+  s.calibration_name = cfg.get<std::string>("evaluate.budget_calibration", "auto");
+  s.calibration = metrics::parse_budget_calibration(s.calibration_name, true, "evaluate.budget_calibration");
+  s.calibration_split_name = cfg.get<std::string>("evaluate.calibration_split", "evaluated");
+  if (s.calibration_split_name != "evaluated") data::parse_split(s.calibration_split_name);  // checks the name
   const std::string prop = cfg.get<std::string>("evaluate.propensity", "empirical");
   if (prop != "empirical" && prop != "design")
     throw ConfigError(
@@ -87,6 +110,8 @@ Settings read_settings(const Config& cfg, int threads) {
     throw ConfigError(
         fmt::format("evaluate.bootstrap is {}; use 0 (no intervals) or at least 2 replicates", s.boot.replicates));
   s.boot.level = cfg.get<double>("evaluate.level", 0.95);
+  if (!(s.boot.level > 0 && s.boot.level < 1))
+    throw ConfigError(fmt::format("evaluate.level is {}; a confidence level lies in (0, 1), e.g. 0.95", s.boot.level));
   s.boot.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.seed", 0));
   s.boot.threads = threads;
   s.reference = cfg.get<std::string>("evaluate.reference", "random");
@@ -96,92 +121,80 @@ Settings read_settings(const Config& cfg, int threads) {
   return s;
 }
 
-// The RCT rows of the chosen split, column by column (only what the metrics read).
+// Checkpoints are loaded once, before any rows are read: what they were trained on decides the default split.
+using Models = std::vector<std::pair<std::string, std::shared_ptr<const train::TrainedModel>>>;
+
+Models load_models(const Settings& st) {
+  Models out;
+  for (const auto& name : st.scores)
+    if (is_checkpoint(name))
+      out.emplace_back(name, std::make_shared<const train::TrainedModel>(train::load_trained_model(name)));
+  return out;
+}
+
+// The split to evaluate and its fractions. With split: auto, a dataset one of the checkpoints trained on is read in its
+// test split (the checkpoint's fractions and seed), and any other dataset whole: a file the models never saw.
+void resolve_split(Settings& st, const Models& models) {
+  const train::TrainedModel* trained = nullptr;  // a checkpoint that trained on one of the evaluated files
+  for (const auto& [name, m] : models)
+    if (!st.generate && data::shares_file(st.data, m->train_files)) {
+      if (trained && (trained->split.train != m->split.train || trained->split.validation != m->split.validation ||
+                      trained->split.seed != m->split.seed))
+        throw ConfigError(fmt::format("{} and {} trained on {} with different train.split_fractions / split_seed, so "
+                                      "no test split is held out from both; evaluate them separately",
+                                      trained->origin, name, fmt::join(st.data, ", ")));
+      trained = m.get();
+    }
+  if (trained && !st.split_spec_given) {
+    st.split_spec = trained->split;
+  } else if (trained && (trained->split.train != st.split_spec.train ||
+                         trained->split.validation != st.split_spec.validation ||
+                         trained->split.seed != st.split_spec.seed)) {
+    log::warn("evaluate.split_fractions / split_seed ({}, {}; seed {}) differ from those {} was trained with ({}, {}; "
+              "seed {}): the evaluated rows may include its training rows. Leave them out to use the checkpoint's",
+              st.split_spec.train, st.split_spec.validation, st.split_spec.seed, trained->origin, trained->split.train,
+              trained->split.validation, trained->split.seed);
+  }
+  if (st.split_name == "auto") {
+    st.split = trained ? data::Split::kTest : data::Split::kAll;
+    log::info("evaluate.split = auto: {}", trained ? fmt::format("the test split ({:.0f}% of the rows), because {} "
+                                                                 "trained on this data",
+                                                                 100 * st.split_spec.fraction(data::Split::kTest),
+                                                                 trained->origin)
+                                                   : std::string("all rows: no checkpoint scored here trained on them"));
+  } else if (!trained && st.split != data::Split::kAll && !models.empty()) {
+    log::warn("evaluate.split = {} scores only {:.0f}% of the rows of {}, although no checkpoint here trained on them; "
+              "evaluate.split=auto (or all) scores every row",
+              st.split_name, 100 * st.split_spec.fraction(st.split), fmt::join(st.data, ", "));
+  }
+  if (trained && st.split == data::Split::kTrain)
+    log::warn("evaluate.split = train: these are {}'s training rows; its numbers here are optimistic", trained->origin);
+}
+
+// The RCT rows of one split (data::read_rct_rows), and where they came from.
 struct Rows {
+  data::Table t;
   data::Meta meta;
   std::string name;
-  int64_t scanned = 0;
-  std::vector<int64_t> id;
-  std::vector<int32_t> arm;
-  std::vector<float> revenue, cost, true_r, true_c;
-  bool keep_features = false;  // a model scores these rows
-  std::vector<float> features;
-
-  void take(const data::Table& t, int64_t i) {
-    const int M = t.num_arms, F = t.num_features;
-    if (keep_features)
-      features.insert(features.end(), t.features.begin() + i * F, t.features.begin() + (i + 1) * F);
-    id.push_back(t.row_id[i]);
-    arm.push_back(t.treatment[i]);
-    revenue.push_back(t.revenue[i]);
-    cost.push_back(t.cost[i]);
-    if (t.with_truth) {
-      true_r.insert(true_r.end(), t.true_revenue.begin() + i * M, t.true_revenue.begin() + (i + 1) * M);
-      true_c.insert(true_c.end(), t.true_cost.begin() + i * M, t.true_cost.begin() + (i + 1) * M);
-    }
-  }
-  bool has_truth() const { return !true_r.empty(); }
-  solver::Scores truth() const { return {int64_t(arm.size()), meta.num_arms, true_r.data(), true_c.data()}; }
+  int64_t n() const { return t.rows; }
+  bool has_truth() const { return t.with_truth; }
+  solver::Scores truth() const { return {n(), meta.num_arms, t.true_revenue.data(), t.true_cost.data()}; }
 };
 
-bool is_checkpoint(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".ckpt") == 0; }
-
-Rows read_rows(const Settings& st, int threads) {
+Rows read_rows(data::RowSource& src, const Settings& st, data::Split split) {
   Rows rows;
-  rows.keep_features = is_checkpoint(st.scores);
-  auto eligible = [&](int64_t id, uint8_t src) {
-    return src == uint8_t(data::Source::kRct) && (st.split == data::Split::kAll || st.split_spec.of(id) == st.split);
-  };
-  data::Table t;
-  if (st.generate) {
-    // Generated rows [0, rct_rows) are the trial; observational rows are never evaluated, so they are not built.
-    data::Generator gen(st.gen);
-    rows.meta = gen.meta();
-    rows.name = fmt::format("generated (seed {}, {} RCT rows)", st.gen.seed, st.gen.rct_rows);
-    const int64_t N = st.gen.rct_rows, block = 65536 * std::max(1, threads);
-    Progress bar("generate", N);
-    for (int64_t a = 0; a < N; a += block) {
-      const int64_t n = std::min(block, N - a);
-      gen.fill(a, n, t, threads);
-      for (int64_t i = 0; i < n; ++i)
-        if (eligible(t.row_id[i], t.source[i])) rows.take(t, i);
-      bar.advance(n);
-    }
-    rows.scanned = N;
-  } else {
-    auto src = data::open_source(st.data);
-    rows.meta = src->meta();
-    rows.name = st.data;
-    const int64_t N = rows.meta.num_rows, chunk = src->chunk_rows();
-    std::vector<uint8_t> source;
-    Progress bar("read", N);
-    for (int64_t a = 0; a < N; a += chunk) {
-      const int64_t n = std::min(chunk, N - a);
-      src->read_source(a, n, source);  // cheap pre-scan: skip chunks without an eligible row
-      bool any = false;
-      for (int64_t i = 0; i < n && !any; ++i) any = eligible(a + i, source[i]);
-      if (any) {
-        src->read(a, n, t);
-        for (int64_t i = 0; i < n; ++i)
-          if (eligible(t.row_id[i], t.source[i])) rows.take(t, i);
-      }
-      bar.advance(n);
-    }
-    rows.scanned = N;
-  }
-  if (rows.arm.empty())
-    throw DataError(
-        fmt::format("{}: no RCT rows in the '{}' split; evaluate needs randomised-trial rows (source = 0): "
-                    "use evaluate.split=all or a dataset with a trial",
-                    rows.name, st.split_name));
+  rows.meta = src.meta();
+  rows.name = src.name();
+  rows.t = data::read_rct_rows(src, st.split_spec, split, std::numeric_limits<int64_t>::max(),
+                               "evaluate (evaluate.split, evaluate.calibration_split)");
   return rows;
 }
 
 metrics::RctSample make_sample(const Rows& rows, bool design) {
   metrics::RctSample s;
-  s.n = int64_t(rows.arm.size());
+  s.n = rows.n();
   s.m = rows.meta.num_arms;
-  s.arm = rows.arm.data(), s.revenue = rows.revenue.data(), s.cost = rows.cost.data();
+  s.arm = rows.t.treatment.data(), s.revenue = rows.t.revenue.data(), s.cost = rows.t.cost.data();
   if (design) {
     if (static_cast<int>(rows.meta.rct_propensity.size()) != s.m)
       throw DataError(
@@ -197,55 +210,57 @@ metrics::RctSample make_sample(const Rows& rows, bool design) {
   return s;
 }
 
-// One scorer: owned scores (or a view of the true tables) and whether they came from a file.
-struct Scorer {
-  std::string name, label;
+// One scorer's scores on one set of rows: owned (a table) or a view of the true tables.
+struct Scored {
   metrics::ScoreTable table;
   solver::Scores view;
-  bool from_file = false;
 };
 
-Scorer make_scorer(const std::string& what, const Rows& rows, const Settings& st, int threads) {
-  Scorer s;
-  s.name = what;
-  const int64_t n = int64_t(rows.arm.size());
-  const int m = rows.meta.num_arms;
-  auto need_truth = [&] {
-    if (!rows.has_truth())
-      throw DataError(
-          fmt::format("evaluate.scores = {} needs the true tables (true_revenue, true_cost), which only "
-                      "synthetic data has; {} has none: give a scores file instead",
-                      what, rows.name));
-  };
-  if (what == "oracle") {
-    need_truth();
-    s.view = rows.truth();
-    s.label = "oracle (true tables)";
+struct Scorer {
+  std::string name, label;
+  std::shared_ptr<const train::TrainedModel> model;
+  bool from_file = false;  // a model or a scores file: prediction metrics apply
+
+  Scored score(const Rows& rows, const Settings& st, int threads) const {
+    Scored s;
+    const int64_t n = rows.n();
+    const int m = rows.meta.num_arms;
+    auto need_truth = [&] {
+      if (!rows.has_truth())
+        throw DataError(fmt::format("evaluate.scores = {} needs the true tables (true_revenue, true_cost), which only "
+                                    "synthetic data has; {} has none: give a scores file instead",
+                                    name, rows.name));
+    };
+    if (name == "oracle") {
+      need_truth();
+      s.view = rows.truth();
+      return s;
+    }
+    if (name == "random") {
+      s.table = metrics::random_scores(n, m, st.boot.seed, threads);
+    } else if (name == "true_roi") {
+      need_truth();
+      s.table = metrics::true_roi_scores(rows.truth(), threads);
+    } else if (model) {
+      model->check_compatible(rows.meta, rows.name);
+      s.table = train::predict(*model, rows.t);
+    } else {
+      s.table = metrics::read_score_file(name, rows.t.row_id, rows.meta.num_rows, m);
+    }
+    s.view = s.table.view();
     return s;
   }
-  if (what == "random") {
-    s.table = metrics::random_scores(n, m, st.boot.seed, threads);
-    s.label = fmt::format("random (seed {})", st.boot.seed);
-  } else if (what == "true_roi") {
-    need_truth();
-    s.table = metrics::true_roi_scores(rows.truth(), threads);
-    s.label = "true ROI ranking";
-  } else if (is_checkpoint(what)) {
-    // A model from `dfcl train`: score the evaluated rows with it.
-    const train::TrainedModel model = train::load_trained_model(what);
-    model.check_compatible(rows.meta, rows.name);
-    data::Table t;
-    t.rows = n, t.num_features = rows.meta.num_features, t.num_arms = m;
-    t.features = rows.features;
-    s.table = train::predict(model, t);
-    s.label = what;
-    s.from_file = true;
-  } else {
-    s.table = metrics::read_score_file(what, rows.id, rows.meta.num_rows, m);
-    s.label = what;
-    s.from_file = true;
-  }
-  s.view = s.table.view();
+};
+
+Scorer make_scorer(const std::string& name, const Models& models, const Settings& st) {
+  Scorer s;
+  s.name = name;
+  if (name == "oracle") s.label = "oracle (true tables)";
+  else if (name == "random") s.label = fmt::format("random (seed {})", st.boot.seed);
+  else if (name == "true_roi") s.label = "true ROI ranking";
+  else s.label = name, s.from_file = true;
+  for (const auto& [n, m] : models)
+    if (n == name) s.model = m;
   return s;
 }
 
@@ -264,33 +279,76 @@ json interval_json(const metrics::Interval& ci) {
   return {{"lo", ci.lo}, {"hi", ci.hi}, {"se", ci.se}, {"replicates", ci.replicates}};
 }
 
-// Finite numbers as they are, NaN as null (JSON has no NaN).
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
+// One scorer at every budget, and its budget-free metrics.
 struct Evaluated {
-  std::vector<metrics::EomPoint> eom;
+  std::vector<metrics::BudgetDecision> at;  // per budget: lambda, spend (predicted, IPW with CI), verdict
+  std::vector<metrics::EomPoint> eom;       // per budget: IPW revenue (EOM) and spend at that lambda
   std::vector<metrics::Interval> eom_ci;
+  std::vector<metrics::PolicyValue> true_at;  // synthetic: true revenue and spend of the decisions
+  std::vector<metrics::Regret> regret;        // synthetic: oracle regret (the ranking stopped at the true budget)
+  std::vector<metrics::ArmCostCalibration> cost_cal;
   metrics::CostCurve curve;
+  bool overspends = false;  // at some budget
   json j;
 };
 
-Evaluated evaluate_scorer(const Scorer& sc, const metrics::RctSample& s, const Rows& rows, const Settings& st,
-                          const metrics::Oracle* oracle, int threads) {
+Evaluated evaluate_scorer(const Scorer& sc, const Scored& scored, const metrics::IpwPath& path, const Rows& rows,
+                          const Settings& st, const metrics::IpwPath* calibration, const metrics::Oracle* oracle,
+                          int threads) {
   Evaluated ev;
-  metrics::IpwPath path(sc.view, s, threads);
-  ev.eom = metrics::eom_curve(path, st.budgets);
-  if (st.boot.replicates > 0) ev.eom_ci = metrics::bootstrap_eom(path, ev.eom, {}, st.boot);
+  const metrics::RctSample& s = path.sample();
+  const solver::Scores& v = scored.view;
+  // lambda per budget. Trial calibration on the evaluated rows themselves is the papers' EOM: its revenue CI re-runs
+  // the bisection in every bootstrap replicate. Otherwise lambda is fixed before these rows are looked at.
+  const bool eom_protocol = st.calibration == metrics::BudgetCalibration::kTrial && !calibration;
+  for (double b : st.budgets) {
+    bool reached = true;
+    double lambda = 0;
+    if (st.calibration == metrics::BudgetCalibration::kPredicted) lambda = metrics::predicted_lambda(v, b, &reached, threads);
+    else lambda = metrics::trial_lambda(calibration ? *calibration : path, b, &reached);
+    metrics::BudgetDecision d = metrics::judge_at(v, path, b, lambda, st.boot.level);
+    d.reached = reached;
+    metrics::EomPoint p;
+    if (eom_protocol) {
+      p = metrics::eom_at(path, b);
+    } else {
+      p.budget = b, p.lambda = lambda, p.revenue = d.ipw.revenue, p.cost = d.ipw.cost, p.matched = reached;
+    }
+    ev.overspends = ev.overspends || d.verdict == metrics::SpendVerdict::kOverspends;
+    ev.at.push_back(d);
+    ev.eom.push_back(p);
+  }
+  if (st.boot.replicates > 0) {
+    if (eom_protocol) {
+      ev.eom_ci = metrics::bootstrap_eom(path, ev.eom, {}, st.boot);
+    } else {
+      std::vector<double> lambdas;
+      for (const auto& d : ev.at) lambdas.push_back(d.lambda);
+      ev.eom_ci = metrics::bootstrap_at(path, lambdas, st.boot);
+    }
+  }
   metrics::CostCurveOptions co;
   co.quantiles = st.quantiles;
   co.max_points = st.curve_points;
   ev.curve = metrics::cost_curve(path, co);
+  ev.cost_cal = metrics::cost_calibration(v, s);
   json& j = ev.j;
   j["label"] = sc.label;
+  j["budget_calibration"] = metrics::to_string(st.calibration);
+  j["overspends"] = ev.overspends;
   j["eom"] = json::array();
   for (size_t k = 0; k < ev.eom.size(); ++k) {
     const auto& p = ev.eom[k];
-    json e = {{"budget", p.budget}, {"lambda", p.lambda},   {"revenue", p.revenue},
-              {"cost", p.cost},     {"matched", p.matched}, {"iterations", p.iterations}};
+    const auto& d = ev.at[k];
+    json e = {{"budget", p.budget},
+              {"lambda", p.lambda},
+              {"revenue", p.revenue},
+              {"cost", p.cost},
+              {"matched", p.matched},
+              {"iterations", p.iterations},
+              {"predicted_spend", d.predicted_spend},
+              {"ipw_spend", {{"value", d.spend.value}, {"se", d.spend.se}, {"lo", d.spend.lo}, {"hi", d.spend.hi}}},
+              {"verdict", metrics::to_string(d.verdict)}};
     e["ci"] = ev.eom_ci.empty() ? json(nullptr) : interval_json(ev.eom_ci[k]);
     j["eom"].push_back(e);
   }
@@ -304,8 +362,13 @@ Evaluated evaluate_scorer(const Scorer& sc, const metrics::RctSample& s, const R
                      {"control_cost", c.control_cost},
                      {"quantiles", st.quantiles}};
   if (!c.note.empty()) j["cost_curve"]["note"] = c.note;
+  j["cost_calibration"] = json::array();
+  for (const auto& a : ev.cost_cal)
+    j["cost_calibration"].push_back(
+        {{"arm", a.arm}, {"predicted", a.predicted}, {"observed", num(a.observed)}, {"ratio", num(a.ratio)}});
+  j["cost_calibration_factor"] = num(metrics::worst_cost_factor(ev.cost_cal));
   if (s.m == 2) {
-    const std::vector<double> score = metrics::roi_scores(sc.view);
+    const std::vector<double> score = metrics::roi_scores(v);
     metrics::Aucc a(metrics::AuccInput{s.n, s.arm, s.revenue, s.cost, score.data(), 1}, st.quantiles);
     const metrics::AuccResult r = a.result();
     j["aucc"] = {{"value", r.aucc}, {"quantiles", st.quantiles}, {"dr", r.dr}, {"dc", r.dc}};
@@ -313,9 +376,16 @@ Evaluated evaluate_scorer(const Scorer& sc, const metrics::RctSample& s, const R
   }
   if (oracle) {
     j["oracle"] = json::array();
-    for (double b : st.budgets) {
-      const metrics::Regret g = oracle->regret(sc.view, b);
+    std::vector<uint8_t> policy;
+    for (size_t k = 0; k < st.budgets.size(); ++k) {
+      const double b = st.budgets[k];
+      solver::policy_at(v, ev.at[k].lambda, policy);
+      ev.true_at.push_back(metrics::true_value(rows.truth(), policy, threads));
+      const metrics::Regret g = oracle->regret(v, b);
+      ev.regret.push_back(g);
       j["oracle"].push_back({{"budget", b},
+                             {"decisions_true_revenue", ev.true_at.back().revenue},
+                             {"decisions_true_cost", ev.true_at.back().cost},
                              {"true_revenue", g.policy.revenue},
                              {"true_cost", g.policy.cost},
                              {"lambda", g.policy_lambda},
@@ -335,7 +405,7 @@ Evaluated evaluate_scorer(const Scorer& sc, const metrics::RctSample& s, const R
         out["per_arm"].push_back({{"rows", a.rows}, {"mse", num(a.mse)}, {"logloss", num(a.logloss)}});
       return out;
     };
-    j["prediction"] = {{"revenue", pred(sc.view.r, rows.revenue.data())}, {"cost", pred(sc.view.c, rows.cost.data())}};
+    j["prediction"] = {{"revenue", pred(v.r, rows.t.revenue.data())}, {"cost", pred(v.c, rows.t.cost.data())}};
   }
   return ev;
 }
@@ -350,7 +420,19 @@ std::string color_of(const std::string& name, size_t k) {
   if (name == "random") return "#7f7f7f";
   if (name == "oracle") return "#2ca02c";
   if (name == "true_roi") return "#ff7f0e";
-  return k == 0 ? "#d62728" : "#1f77b4";
+  static const char* palette[] = {"#d62728", "#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+  return palette[k % 6];
+}
+
+// Ranks by `value` (higher is better) among the scorers `eligible` admits; 0 = not ranked.
+std::vector<int> rank_by(const std::vector<double>& value, const std::vector<bool>& eligible) {
+  std::vector<size_t> order;
+  for (size_t k = 0; k < value.size(); ++k)
+    if (eligible[k]) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return value[a] > value[b]; });
+  std::vector<int> rank(value.size(), 0);
+  for (size_t r = 0; r < order.size(); ++r) rank[order[r]] = int(r) + 1;
+  return rank;
 }
 
 int run_evaluate(const CommonOptions& o) {
@@ -360,82 +442,161 @@ int run_evaluate(const CommonOptions& o) {
   Settings st = read_settings(cfg, threads);
   cfg.check_all_used();
 
-  Rows rows = read_rows(st, threads);
+  const Models models = load_models(st);
+  resolve_split(st, models);
+  std::unique_ptr<data::RowSource> src;
+  if (st.generate) {  // the trial rows [0, rct_rows) of the population; logs are never evaluated
+    data::GeneratorConfig g = st.gen;
+    g.observational_rows = 0;
+    const data::Generator gen(g);
+    data::Table t;
+    gen.fill(0, gen.rows(), t, threads);
+    src = std::make_unique<data::MemorySource>(gen.meta(), std::move(t));
+  } else {
+    src = data::open_sources(st.data, "evaluate.data");
+  }
+  const std::string split_label = st.split_name == "auto" ? data::to_string(st.split) : st.split_name;
+  const Rows rows = read_rows(*src, st, st.split);
   const metrics::RctSample s = make_sample(rows, st.design_propensity);
   if (st.budgets.empty()) st.budgets = default_budgets(s);
-  log::info("{}: {} RCT rows in the '{}' split (of {} scanned), {} arms, propensity {}", rows.name, s.n, st.split_name,
-            rows.scanned, s.m, st.design_propensity ? "design" : "empirical");
+  log::info("{}: {} RCT rows in the '{}' split (of {} rows), {} arms, propensity {}; budgets calibrated: {}",
+            rows.name, s.n, split_label, rows.meta.num_rows, s.m, st.design_propensity ? "design" : "empirical",
+            metrics::to_string(st.calibration));
+  // Trial calibration on other rows than the evaluated ones (evaluate.calibration_split).
+  std::unique_ptr<Rows> cal_rows;
+  metrics::RctSample cal_sample;
+  if (st.calibration == metrics::BudgetCalibration::kTrial && st.calibration_split_name != "evaluated") {
+    cal_rows = std::make_unique<Rows>(read_rows(*src, st, data::parse_split(st.calibration_split_name)));
+    cal_sample = make_sample(*cal_rows, st.design_propensity);
+    log::info("budget calibration on the {} RCT rows of the '{}' split", cal_sample.n, st.calibration_split_name);
+  }
 
-  // The scorer under evaluation first, then the references (random always, oracle when the truth is known).
-  std::vector<std::string> names = {st.scores};
+  // The scorers under evaluation first, then the references (random always, oracle when the truth is known).
+  std::vector<std::string> names = st.scores;
   for (const char* ref : {"random", "oracle"})
-    if (st.scores != ref && (std::string(ref) != "oracle" || rows.has_truth())) names.push_back(ref);
+    if (std::find(names.begin(), names.end(), ref) == names.end() &&
+        (std::string(ref) != "oracle" || rows.has_truth()))
+      names.push_back(ref);
   if (std::find(names.begin(), names.end(), st.reference) == names.end())
-    throw ConfigError(fmt::format("evaluate.reference = '{}' is not one of the evaluated scorers; use random{}{}",
-                                  st.reference, rows.has_truth() ? ", oracle" : "",
-                                  st.scores != "random" && st.scores != "oracle" ? " or " + st.scores : ""));
+    throw ConfigError(fmt::format("evaluate.reference = '{}' is not one of the evaluated scorers ({})", st.reference,
+                                  fmt::join(names, ", ")));
   std::unique_ptr<metrics::Oracle> oracle;
   if (rows.has_truth()) oracle = std::make_unique<metrics::Oracle>(rows.truth(), threads);
 
   std::vector<Scorer> scorers;
+  std::vector<Scored> scored;
   std::vector<Evaluated> results;
   Progress bar("evaluate", int64_t(names.size()), "scorers");
   for (const auto& name : names) {
-    scorers.push_back(make_scorer(name, rows, st, threads));
-    results.push_back(evaluate_scorer(scorers.back(), s, rows, st, oracle.get(), threads));
+    scorers.push_back(make_scorer(name, models, st));
+    scored.push_back(scorers.back().score(rows, st, threads));
+    const metrics::IpwPath path(scored.back().view, s, threads);
+    std::unique_ptr<metrics::IpwPath> cal_path;
+    Scored cal_scored;
+    if (cal_rows) {
+      cal_scored = scorers.back().score(*cal_rows, st, threads);
+      cal_path = std::make_unique<metrics::IpwPath>(cal_scored.view, cal_sample, threads);
+    }
+    results.push_back(
+        evaluate_scorer(scorers.back(), scored.back(), path, rows, st, cal_path.get(), oracle.get(), threads));
     bar.advance(1);
   }
   bar.finish();
   const size_t ref = std::find(names.begin(), names.end(), st.reference) - names.begin();
+  std::vector<double> overall(names.size());
   for (size_t k = 0; k < names.size(); ++k) {
     const metrics::NormalisedEom n = metrics::normalise_eom(results[k].eom, results[ref].eom);
+    overall[k] = n.overall;
     results[k].j["normalised_eom"] = {
         {"reference", st.reference}, {"ratio", n.ratio}, {"mean_ratio", n.mean_ratio}, {"overall", n.overall}};
   }
 
-  // One table per budget: every scorer's spend, IPW revenue (EOM), true revenue and oracle regret there.
+  // One table per budget: every scorer's lambda, spend (predicted; IPW with its CI and the verdict), IPW revenue
+  // (EOM), and on synthetic data what its decisions truly spend and earn, and the oracle regret. Ranked by EOM among
+  // the scorers whose spend does not exceed the budget.
+  const std::string ci_head = fmt::format("{:.0f}% CI", 100 * st.boot.level);
   std::string table;
   for (size_t b = 0; b < st.budgets.size(); ++b) {
-    table += fmt::format("{}budget {:.4g} per user{}\n", b ? "\n" : "", st.budgets[b],
-                         rows.has_truth() ? " (true revenue and regret from the true tables)" : "");
-    table += fmt::format("{:<16} {:>10} {:>9} {:>12} {:>23} {:>7} {:>12} {:>9}\n", "scorer", "lambda", "spend",
-                         "IPW revenue", fmt::format("{:.0f}% CI", 100 * st.boot.level), "norm", "true revenue",
-                         "regret");
+    std::vector<double> eom;
+    std::vector<bool> ok;
+    for (const auto& r : results)
+      eom.push_back(r.eom[b].revenue), ok.push_back(r.at[b].verdict != metrics::SpendVerdict::kOverspends);
+    const std::vector<int> rank = rank_by(eom, ok);
+    table += fmt::format("{}budget {:.4g} per user, lambda by {} calibration{}\n", b ? "\n" : "", st.budgets[b],
+                         metrics::to_string(st.calibration),
+                         rows.has_truth() ? " (true spend, revenue and regret from the true tables)" : "");
+    table += fmt::format("{:<16} {:>9} {:>9} {:>9} {:>21} {:<11} {:>10} {:>21} {:>7} {:>9} {:>9} {:>8} {:>4}\n",
+                         "scorer", "lambda", "predicted", "IPW spend", ci_head, "verdict", "IPW rev", ci_head, "norm",
+                         "true spend", "true rev", "regret", "rank");
     for (size_t k = 0; k < names.size(); ++k) {
-      const json& j = results[k].j;
-      const auto& p = results[k].eom[b];
-      std::string ci = results[k].eom_ci.empty()
-                           ? std::string("-")
-                           : fmt::format("[{:.5g}, {:.5g}]", results[k].eom_ci[b].lo, results[k].eom_ci[b].hi);
-      std::string tr = "-", rg = "-";
-      if (j.contains("oracle"))
-        tr = fmt::format("{:.5g}", j["oracle"][b]["true_revenue"].get<double>()),
-        rg = fmt::format("{:.4g}", j["oracle"][b]["regret"].get<double>());
-      table += fmt::format("{:<16} {:>10.4g} {:>9.4g}{} {:>11.5g} {:>23} {:>7.4f} {:>12} {:>9}\n",
-                           short_name(names[k]), p.lambda, p.cost, p.matched ? ' ' : '*', p.revenue, ci,
-                           j["normalised_eom"]["ratio"][b].get<double>(), tr, rg);
+      const Evaluated& r = results[k];
+      const auto& p = r.eom[b];
+      const auto& d = r.at[b];
+      const std::string rci =
+          r.eom_ci.empty() ? std::string("-") : fmt::format("[{:.5g}, {:.5g}]", r.eom_ci[b].lo, r.eom_ci[b].hi);
+      const std::string sci = fmt::format("[{:.4g}, {:.4g}]", d.spend.lo, d.spend.hi);
+      std::string ts = "-", tr = "-", rg = "-";
+      if (!r.true_at.empty())
+        ts = fmt::format("{:.4g}", r.true_at[b].cost), tr = fmt::format("{:.5g}", r.true_at[b].revenue),
+        rg = fmt::format("{:.4g}", r.regret[b].regret);
+      table += fmt::format("{:<16} {:>9.4g} {:>9.4g} {:>9.4g} {:>21} {:<11} {:>10.5g} {:>21} {:>7.4f} {:>9} {:>9} "
+                           "{:>8} {:>4}\n",
+                           short_name(names[k]), p.lambda, d.predicted_spend, d.spend.value, sci,
+                           metrics::to_string(d.verdict), p.revenue, rci,
+                           r.j["normalised_eom"]["ratio"][b].get<double>(), ts, tr, rg,
+                           rank[k] ? std::to_string(rank[k]) : "-");
+      results[k].j["eom"][b]["rank"] = rank[k] ? json(rank[k]) : json(nullptr);
     }
   }
-  table += fmt::format("\n{:<16} {:>16} {:>10} {:>16}\n", "scorer", "cost-curve area", "AUCC", "norm EOM (all)");
+  std::vector<bool> meets;
+  for (const auto& r : results) meets.push_back(!r.overspends);
+  const std::vector<int> overall_rank = rank_by(overall, meets);
+  table += fmt::format("\n{:<16} {:>16} {:>10} {:>16} {:>12} {:>5}\n", "scorer", "cost-curve area", "AUCC",
+                       "norm EOM (all)", "cost calib.", "rank");
   for (size_t k = 0; k < names.size(); ++k) {
     const json& j = results[k].j;
     const double area = results[k].curve.area;
-    table += fmt::format("{:<16} {:>16} {:>10} {:>16.4f}\n", short_name(names[k]),
+    const double factor = metrics::worst_cost_factor(results[k].cost_cal);
+    table += fmt::format("{:<16} {:>16} {:>10} {:>16.4f} {:>12} {:>5}\n", short_name(names[k]),
                          std::isfinite(area) ? fmt::format("{:.4f}", area) : "n/a",
                          j.contains("aucc") ? fmt::format("{:.4f}", j["aucc"]["value"].get<double>()) : "-",
-                         j["normalised_eom"]["overall"].get<double>());
+                         j["normalised_eom"]["overall"].get<double>(),
+                         std::isfinite(factor) ? fmt::format("x{:.3g}", factor) : "inf",
+                         overall_rank[k] ? std::to_string(overall_rank[k]) : "-");
+    results[k].j["rank"] = overall_rank[k] ? json(overall_rank[k]) : json(nullptr);
   }
   table += fmt::format(
-      "(* = the bisection did not reach the budget within {:.0e}; EOM per capita; norm = EOM / EOM of "
-      "'{}'; area: 0.5 = random users given arm {})",
-      metrics::EomOptions{}.eps_rel, st.reference, results[0].curve.reference_arm);
+      "(verdict: the {:.0f}% CI of the IPW spend against the budget; a scorer that OVERSPENDS is not ranked. "
+      "predicted = what the scorer's own costs say the decisions spend. norm = EOM / EOM of '{}'. regret: the "
+      "scorer's ranking stopped where its true spend meets the budget. cost calib.: the worst predicted/observed mean "
+      "cost of an arm, as a factor. area: 0.5 = random users given arm {})",
+      100 * st.boot.level, st.reference, results[0].curve.reference_arm);
   log::info("{}", table);
+  for (size_t k = 0; k < names.size(); ++k) {
+    const Evaluated& r = results[k];
+    for (size_t b = 0; b < st.budgets.size(); ++b) {
+      const auto& d = r.at[b];
+      if (d.verdict != metrics::SpendVerdict::kOverspends) continue;
+      const double factor = metrics::worst_cost_factor(r.cost_cal);
+      log::warn("{} OVERSPENDS at budget {:.4g} per user: its decisions spend {:.4g} per user in truth (IPW, {:.0f}% CI "
+                "[{:.4g}, {:.4g}]){}; it is not ranked. {}",
+                names[k], d.budget, d.spend.value, 100 * st.boot.level, d.spend.lo, d.spend.hi,
+                d.reached ? "" : ", and no lambda brings the spend down to the budget",
+                st.calibration == metrics::BudgetCalibration::kPredicted
+                    ? fmt::format("Its predicted costs are off by up to x{:.3g} (cost calib.); set "
+                                  "evaluate.budget_calibration=trial to set lambda from the trial's spend, or fix its "
+                                  "cost head",
+                                  factor)
+                    : "Its ranking cannot meet this budget: its predicted costs barely differ between arms, so "
+                      "lambda does not move its decisions (see cost calib.); retrain with a calibrated cost head");
+    }
+  }
   if (!results[0].curve.note.empty()) log::warn("cost-curve area: {}", results[0].curve.note);
 
   // Plot.
   if (!st.plot.empty()) {
     metrics::Plot plot;
-    plot.title = fmt::format("Cost curve on {} RCT rows ({} split)", s.n, st.split_name);
+    plot.title = fmt::format("Cost curve on {} RCT rows ({} split)", s.n, split_label);
     plot.xlabel = "incremental cost per user (IPW, vs everyone on control)";
     plot.ylabel = "incremental revenue per user (IPW)";
     for (size_t k = 0; k < names.size(); ++k) {
@@ -460,10 +621,15 @@ int run_evaluate(const CommonOptions& o) {
 
   json out;
   out["data"] = rows.name;
-  out["rows_scanned"] = rows.scanned;
+  out["rows_scanned"] = rows.meta.num_rows;
   out["rows_evaluated"] = s.n;
   out["arms"] = s.m;
-  out["split"] = st.split_name;
+  out["split"] = split_label;
+  out["split_fractions"] = {st.split_spec.train, st.split_spec.validation};
+  out["split_seed"] = st.split_spec.seed;
+  out["budget_calibration"] = {{"kind", metrics::to_string(st.calibration)},
+                               {"rows", st.calibration_split_name},
+                               {"calibration_rows", cal_rows ? cal_sample.n : s.n}};
   out["propensity"] = {{"kind", st.design_propensity ? "design" : "empirical"}, {"values", s.propensity}};
   out["budgets"] = st.budgets;
   out["scores"] = st.scores;
@@ -476,15 +642,16 @@ int run_evaluate(const CommonOptions& o) {
 }
 
 Registrar reg{{"evaluate",
-               "measure the decisions a scorer makes on a dataset's trial rows: EOM, cost curve, AUCC, regret",
+               "measure the decisions scorers make on a dataset's trial rows: spend, EOM, cost curve, AUCC, regret",
                [](CLI::App* cmd) {
                  auto o = std::make_shared<CommonOptions>();
                  add_common_options(cmd, *o);
                  cmd->footer(
-                     "Config sections: evaluate (data or generate, scores, budgets, split, propensity, quantiles,\n"
+                     "Config sections: evaluate (data or generate, scores [one or a list], budgets, split,\n"
+                     "split_fractions, split_seed, budget_calibration, calibration_split, propensity, quantiles,\n"
                      "bootstrap, level, seed, reference, plot, curve_points), generate (with evaluate.generate=true),\n"
                      "runtime (threads). docs/metrics.md defines every number.\n"
-                     "Example: dfcl evaluate --set evaluate.data=synthetic.h5 --set evaluate.scores=model_scores.h5 "
+                     "Example: dfcl evaluate --set evaluate.data=synthetic.h5 --set evaluate.scores=[a.ckpt,b.ckpt] "
                      "--set evaluate.budgets=[0.2,0.5]");
                  return [o] { return run_evaluate(*o); };
                }}};

@@ -12,6 +12,7 @@
 #include "data/source.h"         // for open_source, MemorySource
 #include "dist/communicator.h"   // for make_communicator, CommOptions
 #include "loss/loss.h"           // for loss_names
+#include "metrics/spend.h"       // for to_string(BudgetCalibration)
 #include "train/checkpoint.h"    // for read_checkpoint
 #include "train/trainer.h"       // for Trainer, summary_table
 
@@ -54,22 +55,33 @@ int run_train(TrainOptions& o) {
   if (!tc.generate) cfg.mark_used("generate");  // a shared config file may hold the generate section too
   // The communicator first: under mpirun/srun every rank joins (and self-tests) before any data is read.
   auto comm = dist::make_communicator(dist::CommOptions::from(cfg), tc.device);
-  std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_source(tc.data);
+  std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_sources(tc.data, "train.data");
   train::Trainer trainer(cfg, *src, *comm, threads);
   cfg.check_all_used();
   const train::TrainResult r = trainer.run();
   log::info("{}", train::summary_table(r, trainer.config().validation.metric_name));
   if (r.best_epoch > 0 && !r.budgets.empty() && !r.best.eom.empty()) {
-    std::string t = fmt::format("best model (epoch {}) on the validation RCT rows:\n{:>10} {:>10} {:>12} {:>12} {:>12} {:>14}\n",
-                                r.best_epoch, "budget", "spend", "IPW revenue", "true revenue", "regret", "random regret");
+    std::string t = fmt::format(
+        "best model (epoch {}) on the validation RCT rows, lambda by {} calibration:\n{:>10} {:>10} {:>10} {:>21} "
+        "{:<11} {:>12} {:>12} {:>9} {:>14}\n",
+        r.best_epoch, metrics::to_string(trainer.config().validation.calibration), "budget", "predicted", "IPW spend",
+        "95% CI", "verdict", "IPW revenue", "true revenue", "regret", "random regret");
     for (size_t k = 0; k < r.budgets.size(); ++k) {
       const auto& e = r.best.eom[k];
+      const auto& d = r.best.decisions[k];
       const bool truth = k < r.best.regret.size();
-      t += fmt::format("{:>10.4g} {:>10.4g} {:>12.5g} {:>12} {:>12} {:>14}\n", e.budget, e.cost, e.revenue,
+      t += fmt::format("{:>10.4g} {:>10.4g} {:>10.4g} {:>21} {:<11} {:>12.5g} {:>12} {:>9} {:>14}\n", e.budget,
+                       d.predicted_spend, d.spend.value, fmt::format("[{:.4g}, {:.4g}]", d.spend.lo, d.spend.hi),
+                       metrics::to_string(d.verdict), e.revenue,
                        truth ? fmt::format("{:.5g}", r.best.true_revenue[k]) : "-",
                        truth ? fmt::format("{:.4g}", r.best.regret[k]) : "-",
                        k < r.random_regret.size() ? fmt::format("{:.4g}", r.random_regret[k]) : "-");
     }
+    std::string cal;
+    for (const auto& a : r.best.cost_calibration)
+      cal += fmt::format(" {}: {:.4g}/{:.4g}", a.arm, a.predicted, a.observed);
+    t += fmt::format("cost calibration (arm: predicted/observed mean cost):{}; worst factor x{:.3g}", cal,
+                     r.best.cost_factor);
     log::info("{}", t);
   }
   log::info("train: {} steps, {:.0f} samples/s in training steps ({} path), {:.1f}s; wrote {}, {}, {}{}", r.steps,

@@ -240,6 +240,12 @@ T Config::get(const std::string& key, const T& fallback) const {
   }
 }
 
+std::vector<std::string> Config::get_strings(const std::string& key, const std::vector<std::string>& fallback) const {
+  YAML::Node n = find(state_->root, prefix_ + key);
+  if (n.IsDefined() && n.IsScalar()) return {get<std::string>(key, "")};
+  return get<std::vector<std::string>>(key, fallback);
+}
+
 template <class T>
 T Config::require(const std::string& key) const {
   if (!has(key)) {

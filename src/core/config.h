@@ -32,6 +32,8 @@ class Config {
   /// Typed read with a default. Throws ConfigError naming the key, its origin and the expected type.
   template <class T>
   T get(const std::string& key, const T& fallback) const;
+  /// A list of strings that may also be written as one string (`data: a.h5` or `data: [a.h5, b.h5]`).
+  std::vector<std::string> get_strings(const std::string& key, const std::vector<std::string>& fallback = {}) const;
   /// Typed read of a key that must be present.
   template <class T>
   T require(const std::string& key) const;

@@ -13,14 +13,34 @@
 
 namespace dfcl::data {
 namespace {
-constexpr uint64_t kParamStream = 1, kRowStream = 2;
 constexpr int kMaxArms = 64;
-double softplus(double z) { return z > 30 ? z : std::log1p(std::exp(z)); }
-double sigmoid(double z) { return 1 / (1 + std::exp(-z)); }
 }  // namespace
 
-GeneratorConfig GeneratorConfig::from(const Config& s) {
+GeneratorConfig GeneratorConfig::defaults(const std::string& family) {
   GeneratorConfig c;
+  c.family = family;
+  if (family == "marketing") return c;
+  if (family == "retail") {  // family_retail.cpp: four arms, coupons of 1, 3 and 7
+    c.arms = 4;
+    c.uplift_scale = 1.5;
+    c.negative_shift = 0.25;
+    c.purchase_rate = 0.5;
+    c.revenue_noise = 0.8;
+    c.redemption_base = -1.0;
+    return c;
+  }
+  throw ConfigError(fmt::format("generate.family is '{}'; use marketing (the default population) or retail (basket "
+                                "revenue of 5-10 per user, redemption-driven coupon costs, nonlinear traits)",
+                                family));
+}
+
+GeneratorConfig GeneratorConfig::from(const Config& s) {
+  GeneratorConfig c = defaults(s.get<std::string>("family", "marketing"));
+  for (const char* key : {"diminishing_rate", "non_diminishing_fraction"})
+    if (c.family != "marketing" && s.has(key))
+      throw ConfigError(fmt::format("generate.{} shapes the marketing family's response; family {} does not use it "
+                                    "(docs/data.md lists each family's keys)",
+                                    key, c.family));
   c.rct_rows = s.get<int64_t>("rct_rows", c.rct_rows);
   c.observational_rows = s.get<int64_t>("observational_rows", c.observational_rows);
   c.features = s.get<int>("features", c.features);
@@ -75,55 +95,30 @@ void GeneratorConfig::validate() const {
 
 Generator::Generator(GeneratorConfig cfg) : cfg_(std::move(cfg)) {
   cfg_.validate();
-  const int F = cfg_.features, M = cfg_.arms;
+  const int M = cfg_.arms;
   if (cfg_.arm_values.empty())
-    for (int j = 0; j < M; ++j) cfg_.arm_values.push_back(j);
+    for (int j = 0; j < M; ++j) cfg_.arm_values.push_back(cfg_.family == "retail" ? std::ldexp(1.0, j) - 1 : j);
   if (cfg_.rct_propensity.empty()) cfg_.rct_propensity.assign(M, 1.0 / M);
-  n_cont_ = F - static_cast<int>(std::lround(cfg_.binary_fraction * F));
-  Rng p(cfg_.seed, kParamStream);
-  for (int k = 0; k < F; ++k) {
-    load1_.push_back(0.6 * p.normal());
-    load2_.push_back(0.6 * p.normal());
-    thresh_.push_back(0.5 * p.normal());
-  }
-  // Index weights, scaled so that each index w.x has unit variance under the feature model.
-  auto make = [&](std::vector<double>& w) {
-    double var = 0;
-    for (int k = 0; k < F; ++k) {
-      w.push_back(p.normal());
-      double vk = k < n_cont_ ? 1 + load1_[k] * load1_[k] + load2_[k] * load2_[k] : 0.25;
-      var += w[k] * w[k] * vk;
-    }
-    for (auto& v : w) v /= std::sqrt(var);
-  };
-  make(w_base_);
-  make(w_gain_);
-  make(w_shape_);
-  make(w_redeem_);
-  for (int k = 0; k < F; ++k) centre_.push_back(k < n_cont_ ? 0.0 : 0.5);
-  const double kap = cfg_.diminishing_rate;
-  for (int j = 0; j < M; ++j) {
-    h_concave_.push_back((1 - std::exp(-kap * j)) / (1 - std::exp(-kap * (M - 1))));
-    double t = double(j) / (M - 1);
-    h_convex_.push_back(t * t);
-  }
+  family_ = cfg_.family == "retail" ? detail::make_retail_family(cfg_) : detail::make_marketing_family(cfg_);
 }
+
+Generator::~Generator() = default;
+Generator::Generator(Generator&&) noexcept = default;
 
 Meta Generator::meta() const {
   Meta m;
   m.num_rows = rows();
   m.num_features = cfg_.features;
   m.num_arms = cfg_.arms;
-  m.arm_names.push_back("control");
-  for (int j = 1; j < cfg_.arms; ++j) m.arm_names.push_back(fmt::format("coupon_{:g}", cfg_.arm_values[j]));
-  for (int k = 0; k < cfg_.features; ++k) m.feature_names.push_back(fmt::format(k < n_cont_ ? "x{}" : "b{}", k));
+  for (int j = 0; j < cfg_.arms; ++j) m.arm_names.push_back(family_->arm_name(j));
+  for (int k = 0; k < cfg_.features; ++k) m.feature_names.push_back(family_->feature_name(k));
   if (cfg_.rct_rows > 0) m.rct_propensity = cfg_.rct_propensity;
   m.rct_rows = cfg_.rct_rows;
   m.observational_rows = cfg_.observational_rows;
   m.has_propensity = true;
   m.has_truth = true;
-  m.origin = fmt::format("dfcl generate seed={} rct_rows={} observational_rows={} features={} arms={}", cfg_.seed,
-                         cfg_.rct_rows, cfg_.observational_rows, cfg_.features, cfg_.arms);
+  m.origin = fmt::format("dfcl generate family={} seed={} rct_rows={} observational_rows={} features={} arms={}",
+                         cfg_.family, cfg_.seed, cfg_.rct_rows, cfg_.observational_rows, cfg_.features, cfg_.arms);
   return m;
 }
 
@@ -131,72 +126,47 @@ void Generator::fill(int64_t begin, int64_t count, Table& out, int threads) cons
   out.reset(meta(), count);
   constexpr int64_t kBlock = 4096;
   parallel_for((count + kBlock - 1) / kBlock, resolve_threads(threads), [&](int64_t b) {
-    for (int64_t j = b * kBlock, e = std::min(count, (b + 1) * kBlock); j < e; ++j) row(begin + j, out, j);
+    for (int64_t j = b * kBlock, e = std::min(count, (b + 1) * kBlock); j < e; ++j) family_->row(begin + j, out, j);
   });
 }
 
-void Generator::row(int64_t i, Table& out, int64_t j) const {
-  const int F = cfg_.features, M = cfg_.arms;
-  Rng r(cfg_.seed, kRowStream, uint64_t(i));
-  // Features: two latent traits u drive correlated continuous and binary features.
-  const double u1 = r.normal(), u2 = r.normal();
-  float* x = &out.features[j * F];
-  double s_base = 0, s_gain = 0, s_shape = 0, s_redeem = 0;
-  for (int k = 0; k < F; ++k) {
-    double z = load1_[k] * u1 + load2_[k] * u2 + r.normal();
-    double v = k < n_cont_ ? z : (z > thresh_[k] ? 1.0 : 0.0);
-    x[k] = static_cast<float>(v);
-    double c = v - centre_[k];
-    s_base += w_base_[k] * c, s_gain += w_gain_[k] * c, s_shape += w_shape_[k] * c, s_redeem += w_redeem_[k] * c;
-  }
-  // Potential outcomes (expected values): revenue m + A g h(j), cost v_j q_j.
-  const double m = std::exp(0.5 * s_base);
-  const double g = softplus(1.5 * s_gain + 0.5 * std::sin(2 * s_shape)) - cfg_.negative_shift;
-  const auto& h = r.uniform() < cfg_.non_diminishing_fraction ? h_convex_ : h_concave_;
-  double qv[kMaxArms], rv[kMaxArms];
-  for (int a = 0; a < M; ++a) {
-    rv[a] = std::max(0.0, m + cfg_.uplift_scale * g * h[a]);
-    qv[a] = a == 0 ? 0.0 : sigmoid(cfg_.redemption_base + 0.8 * s_redeem + 0.3 * (a - 1));
-    out.true_revenue[j * M + a] = static_cast<float>(rv[a]);
-    out.true_cost[j * M + a] = static_cast<float>(cfg_.arm_values[a] * qv[a]);
-  }
-  // Assignment: RCT rows draw from fixed propensities; observational rows from a softmax policy that
-  // gives the pricier arms to users with a high gain and base index (selection bias).
-  const bool rct = i < cfg_.rct_rows;
-  double u = r.uniform(), acc = 0, prop = 0;
-  int t = M - 1;
-  if (rct) {
-    for (int a = 0; a < M; ++a)
-      if (u < (acc += cfg_.rct_propensity[a])) {
-        t = a;
-        break;
-      }
-    prop = cfg_.rct_propensity[t];
-  } else {
-    double lg[kMaxArms] = {}, mx = -1e300, z = 0;
-    for (int a = 0; a < M; ++a) {
-      double frac = double(a) / (M - 1);
-      lg[a] = cfg_.logging_strength * frac * (s_gain + s_base) / std::sqrt(2.0) - 0.5 * frac;
-      mx = std::max(mx, lg[a]);
+namespace detail {
+
+int draw_arm(const std::vector<double>& p, double u, double& prop) {
+  const int m = int(p.size());
+  double acc = 0;
+  int t = m - 1;
+  for (int a = 0; a < m; ++a)
+    if (u < (acc += p[size_t(a)])) {
+      t = a;
+      break;
     }
-    for (int a = 0; a < M; ++a) z += (lg[a] = std::exp(lg[a] - mx));
-    for (int a = 0; a < M; ++a)
-      if (u < (acc += lg[a] / z)) {
-        t = a;
-        break;
-      }
-    prop = lg[t] / z;
-  }
-  // Observed outcomes: zero-inflated, log-normal spend with mean rv[t]; cost paid if the coupon is redeemed.
-  const double sig = cfg_.revenue_noise;
-  double buy = r.uniform(), eps = r.normal(), redeem = r.uniform();
-  double y = buy < cfg_.purchase_rate ? rv[t] / cfg_.purchase_rate * std::exp(sig * eps - 0.5 * sig * sig) : 0.0;
-  out.treatment[j] = t;
-  out.revenue[j] = static_cast<float>(y);
-  out.cost[j] = static_cast<float>(redeem < qv[t] ? cfg_.arm_values[t] : 0.0);
-  out.propensity[j] = static_cast<float>(std::max(prop, 1e-7));
-  out.source[j] = static_cast<uint8_t>(rct ? Source::kRct : Source::kObservational);
-  out.row_id[j] = i;
+  prop = p[size_t(t)];
+  return t;
 }
 
+int draw_softmax(const double* logits, int m, double u, double& prop) {
+  double w[kMaxArms], mx = -1e300, z = 0, acc = 0;
+  for (int a = 0; a < m; ++a) mx = std::max(mx, logits[a]);
+  for (int a = 0; a < m; ++a) z += (w[a] = std::exp(logits[a] - mx));
+  int t = m - 1;
+  for (int a = 0; a < m; ++a)
+    if (u < (acc += w[a] / z)) {
+      t = a;
+      break;
+    }
+  prop = w[t] / z;
+  return t;
+}
+
+void finish_row(Table& out, int64_t j, int64_t i, bool rct, int arm, double revenue, double cost, double prop) {
+  out.treatment[size_t(j)] = arm;
+  out.revenue[size_t(j)] = static_cast<float>(revenue);
+  out.cost[size_t(j)] = static_cast<float>(cost);
+  out.propensity[size_t(j)] = static_cast<float>(std::max(prop, 1e-7));
+  out.source[size_t(j)] = static_cast<uint8_t>(rct ? Source::kRct : Source::kObservational);
+  out.row_id[size_t(j)] = i;
+}
+
+}  // namespace detail
 }  // namespace dfcl::data

@@ -1,9 +1,12 @@
-// \brief Synthetic marketing population with known potential outcomes (docs/data.md, "Generator").
+// \brief Synthetic marketing populations with known potential outcomes (docs/data.md, "The synthetic generator").
 //
 // Every row is a pure function of (seed, row index): any thread count, chunk size or shard gives the
 // same file. Rows [0, rct_rows) are a randomised trial; the rest follow a feature-dependent logging policy.
+// Two families of data-generating processes (`family`): marketing (family_marketing.cpp, the default) and retail
+// (family_retail.cpp: basket revenue of 5-10 per user, redemption-driven coupon costs, nonlinear latent traits).
 #pragma once
 #include <cstdint>  // for int64_t, uint64_t
+#include <memory>   // for std::unique_ptr
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
@@ -16,6 +19,7 @@ class Config;
 namespace dfcl::data {
 
 struct GeneratorConfig {
+  std::string family = "marketing";  // marketing | retail: the data-generating process
   int64_t rct_rows = 200000;
   int64_t observational_rows = 800000;
   int features = 32;
@@ -33,14 +37,39 @@ struct GeneratorConfig {
   double logging_strength = 1.5;       // gamma: selection bias of the observational policy
   uint64_t seed = 42;
 
-  /// Reads the `generate` section (keys as above) and checks every value.
+  /// Reads the `generate` section (keys as above; `family` first, whose defaults the other keys override) and checks
+  /// every value. A key the family does not use is a ConfigError.
   static GeneratorConfig from(const Config& section);
+  /// The defaults of a family (marketing: the values above; retail: docs/data.md).
+  static GeneratorConfig defaults(const std::string& family);
   void validate() const;
 };
+
+namespace detail {
+/// One data-generating process: names, and row i of the population (features, true tables, arm, outcomes).
+class Family {
+ public:
+  virtual ~Family() = default;
+  virtual std::string arm_name(int j) const = 0;
+  virtual std::string feature_name(int k) const = 0;
+  /// Writes dataset row i into row j of `out` (every column of a generated Table).
+  virtual void row(int64_t i, Table& out, int64_t j) const = 0;
+};
+std::unique_ptr<Family> make_marketing_family(const GeneratorConfig& c);  // family_marketing.cpp
+std::unique_ptr<Family> make_retail_family(const GeneratorConfig& c);     // family_retail.cpp
+
+/// What every family shares: the trial's arm draw, the logging policy's softmax draw, and the row's bookkeeping.
+/// `u` is a uniform draw; returns the arm and writes its probability to `prop`.
+int draw_arm(const std::vector<double>& p, double u, double& prop);
+int draw_softmax(const double* logits, int m, double u, double& prop);
+void finish_row(Table& out, int64_t j, int64_t i, bool rct, int arm, double revenue, double cost, double prop);
+}  // namespace detail
 
 class Generator {
  public:
   explicit Generator(GeneratorConfig cfg);
+  ~Generator();
+  Generator(Generator&&) noexcept;
   const GeneratorConfig& config() const { return cfg_; }
   /// The dataset's Meta (names, propensities; has_propensity and has_truth set).
   Meta meta() const;
@@ -49,13 +78,8 @@ class Generator {
   void fill(int64_t begin, int64_t count, Table& out, int threads = 0) const;
 
  private:
-  void row(int64_t i, Table& out, int64_t j) const;
   GeneratorConfig cfg_;
-  int n_cont_ = 0;
-  std::vector<double> load1_, load2_, thresh_;        // feature loadings on the latent pair, binary thresholds
-  std::vector<double> w_base_, w_gain_, w_shape_, w_redeem_;  // index weights, pre-normalised
-  std::vector<double> centre_;                        // subtracted from binary features in the indices
-  std::vector<double> h_concave_, h_convex_;          // response shapes h(j)
+  std::unique_ptr<detail::Family> family_;
 };
 
 }  // namespace dfcl::data

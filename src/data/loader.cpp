@@ -10,13 +10,6 @@
 
 namespace dfcl::data {
 
-Split parse_split(const std::string& s) {
-  if (s == "all") return Split::kAll;
-  if (s == "train") return Split::kTrain;
-  if (s == "validation" || s == "val") return Split::kValidation;
-  if (s == "test") return Split::kTest;
-  throw ConfigError(fmt::format("split '{}' is not one of all, train, validation, test", s));
-}
 SourceFilter parse_source_filter(const std::string& s) {
   if (s == "all") return SourceFilter::kAll;
   if (s == "rct") return SourceFilter::kRct;
@@ -29,15 +22,8 @@ Remainder parse_remainder(const std::string& s) {
   throw ConfigError(fmt::format("remainder '{}' is not one of drop_last, pad", s));
 }
 
-Split SplitSpec::of(int64_t row_id) const {
-  double u = double(mix64(uint64_t(row_id) ^ mix64(seed ^ 0x5B117ull)) >> 11) * 0x1.0p-53;
-  if (u < train) return Split::kTrain;
-  if (u < train + validation) return Split::kValidation;
-  return Split::kTest;
-}
-
 bool Loader::eligible(int64_t row_id, uint8_t src) const {
-  if (opt_.split != Split::kAll && opt_.split_spec.of(row_id) != opt_.split) return false;
+  if (opt_.split != Split::kAll && opt_.split_spec.of(src_.split_key(row_id)) != opt_.split) return false;
   if (opt_.source == SourceFilter::kRct && src != uint8_t(Source::kRct)) return false;
   if (opt_.source == SourceFilter::kObservational && src != uint8_t(Source::kObservational)) return false;
   return true;

@@ -17,10 +17,10 @@
 #include "data/prefetch.h"  // for ChunkPrefetcher
 #include "data/schema.h"  // for Table
 #include "data/source.h"  // for RowSource
+#include "data/split.h"   // for Split, SplitSpec
 
 namespace dfcl::data {
 
-enum class Split { kAll, kTrain, kValidation, kTest };
 enum class SourceFilter { kAll, kRct, kObservational };
 /// How shards with unequal row counts get equal batch counts.
 enum class Remainder {
@@ -28,17 +28,8 @@ enum class Remainder {
   kPad,       // ceil(max_r rows_r / B) batches; missing rows are padding with weight 0
 };
 
-Split parse_split(const std::string& s);
 SourceFilter parse_source_filter(const std::string& s);
 Remainder parse_remainder(const std::string& s);
-
-/// Split of a row by a stable hash of its id: the same row lands in the same split for any
-/// sharding, batch size or reader. Fractions are train / validation (test gets the rest).
-struct SplitSpec {
-  double train = 0.8, validation = 0.1;
-  uint64_t seed = 0;
-  Split of(int64_t row_id) const;
-};
 
 struct LoaderOptions {
   int64_t batch_size = 1024;

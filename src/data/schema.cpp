@@ -3,8 +3,9 @@
 
 #include <fmt/format.h>  // for fmt::format
 
-#include <cmath>    // for std::abs, std::isfinite
-#include <cstring>  // for std::memcpy
+#include <algorithm>  // for std::fill
+#include <cmath>      // for std::abs, std::isfinite
+#include <cstring>    // for std::memcpy
 
 #include "core/error.h"  // for DataError
 
@@ -63,6 +64,24 @@ void Table::resize(int64_t n) {
   true_revenue.resize(with_truth ? n * num_arms : 0);
   true_cost.resize(with_truth ? n * num_arms : 0);
   weight.resize(with_weight ? n : 0);
+}
+
+void Table::copy_rows(int64_t j, const Table& src, int64_t i, int64_t n) {
+  auto cp = [&](auto& dst, const auto& from, int64_t width) {
+    if (n > 0) std::memcpy(dst.data() + j * width, from.data() + i * width, sizeof(dst[0]) * size_t(n * width));
+  };
+  cp(features, src.features, num_features);
+  cp(treatment, src.treatment, 1);
+  cp(revenue, src.revenue, 1);
+  cp(cost, src.cost, 1);
+  cp(source, src.source, 1);
+  cp(row_id, src.row_id, 1);
+  if (with_propensity) cp(propensity, src.propensity, 1);
+  if (with_truth) cp(true_revenue, src.true_revenue, num_arms), cp(true_cost, src.true_cost, num_arms);
+  if (with_weight) {
+    if (src.with_weight) cp(weight, src.weight, 1);
+    else std::fill(weight.begin() + j, weight.begin() + j + n, 1.f);
+  }
 }
 
 void Table::copy_row(int64_t j, const Table& src, int64_t i) {

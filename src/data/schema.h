@@ -55,6 +55,9 @@ struct Table {
   void resize(int64_t n);
   /// Copies row `i` of `src` into row `j` of this table (same shape).
   void copy_row(int64_t j, const Table& src, int64_t i);
+  /// Copies rows [i, i + n) of `src` into rows [j, j + n) of this table, column by column. `src` must hold every
+  /// optional column this table holds (its extra columns are ignored).
+  void copy_rows(int64_t j, const Table& src, int64_t i, int64_t n);
   /// Bytes held by the columns (for memory accounting).
   int64_t bytes() const;
 

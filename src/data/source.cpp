@@ -3,9 +3,11 @@
 
 #include <fmt/format.h>  // for fmt::format
 
-#include <cstring>  // for std::memcpy
+#include <algorithm>  // for std::min
+#include <cstring>    // for std::memcpy
 
-#include "core/error.h"  // for DataError, IoError
+#include "core/error.h"           // for ConfigError, DataError, IoError
+#include "data/concat_source.h"  // for ConcatSource
 #ifdef DFCL_HAVE_HDF5
 #include "data/h5_dataset.h"  // for H5Reader
 #endif
@@ -55,6 +57,44 @@ std::unique_ptr<RowSource> open_source(const std::string& path) {
   throw IoError(fmt::format("cannot open '{}': this dfcl was built without HDF5 (DFCL_HDF5=OFF or libhdf5-dev missing); "
                             "install libhdf5-dev and rebuild, or use in-memory synthetic data (--set data.in_memory=true)", path));
 #endif
+}
+
+Table read_rct_rows(RowSource& src, const SplitSpec& split, Split which, int64_t max_rows, const std::string& purpose) {
+  const Meta& meta = src.meta();
+  Table rows;
+  rows.reset(meta, 0);
+  const int64_t N = meta.num_rows, chunk = src.chunk_rows();
+  auto eligible = [&](int64_t id, uint8_t s) {
+    return s == uint8_t(Source::kRct) && (which == Split::kAll || split.of(src.split_key(id)) == which);
+  };
+  Table t;
+  std::vector<uint8_t> source;
+  int64_t kept = 0;
+  for (int64_t a = 0; a < N && kept < max_rows; a += chunk) {
+    const int64_t n = std::min(chunk, N - a);
+    src.read_source(a, n, source);
+    int64_t any = 0;
+    for (int64_t i = 0; i < n; ++i) any += eligible(a + i, source[i]);
+    if (!any) continue;
+    src.read(a, n, t);
+    rows.resize(kept + std::min(any, max_rows - kept));
+    for (int64_t i = 0; i < n && kept < max_rows; ++i)
+      if (eligible(t.row_id[i], t.source[i])) rows.copy_row(kept++, t, i);
+  }
+  if (kept == 0)
+    throw DataError(fmt::format(
+        "{}: no RCT rows fall in the {} split, which {} needs (randomised-trial rows, source = 0): choose another "
+        "split (or other split fractions) or a dataset with a trial",
+        src.name(), to_string(which), purpose));
+  return rows;
+}
+
+std::unique_ptr<RowSource> open_sources(const std::vector<std::string>& paths, const std::string& key) {
+  if (paths.empty()) throw ConfigError(fmt::format("{} is empty; give a dataset file or a list of them", key));
+  if (paths.size() == 1) return open_source(paths[0]);
+  std::vector<std::unique_ptr<RowSource>> parts;
+  for (const auto& p : paths) parts.push_back(open_source(p));
+  return std::make_unique<ConcatSource>(std::move(parts), key);
 }
 
 }  // namespace dfcl::data

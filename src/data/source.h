@@ -6,6 +6,7 @@
 #include <vector>   // for std::vector
 
 #include "data/schema.h"  // for Meta, Table
+#include "data/split.h"   // for Split, SplitSpec
 
 namespace dfcl::data {
 
@@ -22,6 +23,10 @@ class RowSource {
   virtual void read_source(int64_t begin, int64_t count, std::vector<uint8_t>& out) = 0;
   /// Name for messages (the file path, or "<memory>").
   virtual std::string name() const = 0;
+  /// What decides the train / validation / test split of row `row` (SplitSpec::of): the row's position in the file
+  /// it came from. For one file that is the row itself; a ConcatSource gives each row its position within its own
+  /// file, so a file's split is the same whether it is read alone or in a list.
+  virtual int64_t split_key(int64_t row) const { return row; }
 };
 
 /// A dataset held in memory: what `dfcl generate` builds when no HDF5 is available, and tests use.
@@ -43,6 +48,13 @@ class MemorySource final : public RowSource {
 
 /// Opens a dataset file by extension (.h5/.hdf5). Throws IoError when dfcl was built without HDF5.
 std::unique_ptr<RowSource> open_source(const std::string& path);
+/// Opens one file, or several as one dataset (ConcatSource, concat_source.h). `key` names the config key in messages.
+std::unique_ptr<RowSource> open_sources(const std::vector<std::string>& paths, const std::string& key);
+
+/// The first `max_rows` RCT rows (source = 0) of split `which` (kAll: every split) of `source`, in row order, read chunk
+/// by chunk (chunks without one are skipped after reading their source column only). `purpose` names the reader in the
+/// DataError thrown when there are none.
+Table read_rct_rows(RowSource& source, const SplitSpec& split, Split which, int64_t max_rows, const std::string& purpose);
 
 /// Throws DataError("<where>: field 'f', row r: what; fix") for the first bad row of `t`, if any.
 void check_rows(const Table& t, const Meta& meta, const std::string& where, int64_t first_row);

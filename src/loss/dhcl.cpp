@@ -74,6 +74,7 @@ class Dhcl : public Loss {
  public:
   explicit Dhcl(const Config& s) : set_(DhclSettings::from(s)) {}
   std::string name() const override { return "dhcl"; }
+  bool learns_factors() const override { return true; }
   /// θ = K g(clamp(r_hat[:, 1..M-1])): the learned ROI of each step.
   at::Tensor decision_factors(const at::Tensor& r_hat) const override { return set_.factors(r_hat); }
 

@@ -33,6 +33,7 @@ class Drp : public Loss {
                                     min_dr_, s.origin("min_dr")));
   }
   std::string name() const override { return "drp"; }
+  bool learns_factors() const override { return true; }
   /// DRP learns a ranking, not an ROI: its factor is the softmax weight e^{tanh(r_hat_i1)} (B x 1, in [1/e, e]),
   /// positive and monotone in the score, so tables built from it (metrics::factor_scores) rank users as DRP does.
   /// Only its order is meaningful.

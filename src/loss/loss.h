@@ -60,6 +60,9 @@ class Loss {
     (void)r_hat;
     return {};
   }
+  /// True for factor models (decision_factors() is defined): their r_hat columns are raw scores, so `auto` output
+  /// heads resolve to the identity and the output heads are not checked against revenue labels.
+  virtual bool learns_factors() const { return false; }
   /// Per-capita training budgets whose primal λ* the loss needs, and where λ* comes from: "batch" (the loss finds it
   /// on each batch) or "sample" (the trainer finds it on an RCT sample each epoch and passes it in sample_lambda).
   virtual std::vector<double> lambda_budgets() const { return {}; }

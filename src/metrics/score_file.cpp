@@ -32,11 +32,19 @@ ScoreTable read_score_file(const std::string& path, const std::vector<int64_t>& 
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     throw DataError(
-        fmt::format("{}: no such scores file; write r_hat and c_hat (N x M float32) there, or fix the path "
-                    "(evaluate.scores)",
+        fmt::format("{}: no such scores file; a scorer is oracle, random, true_roi, a checkpoint from `dfcl train` "
+                    "(.ckpt) or a scores file: HDF5 with r_hat and c_hat (N x M float32); fix the name or the path",
                     path));
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw DataError(fmt::format(
+        "{}: not an HDF5 file: scores files must be HDF5, with datasets r_hat and c_hat (N x M float32, the dataset's "
+        "row order); {}write them with h5py (f.create_dataset('r_hat', data=r.astype('float32')), likewise c_hat) "
+        "or with metrics::write_score_file",
+        path, path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0 ? "CSV is not read: " : ""));
+  }
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (file < 0) throw DataError(fmt::format("{}: not a readable HDF5 file; re-create it", path));
+  if (file < 0) throw DataError(fmt::format("{}: the HDF5 file cannot be opened (truncated or corrupt); re-create it", path));
   int64_t n = -1;
   int m = -1;
   for (const char* name : kNames) {

@@ -8,7 +8,7 @@
 
 #include <cmath>  // for std::sqrt
 
-#include "core/error.h"       // for DataError
+#include "core/error.h"       // for ConfigError, DataError
 #include "core/rng.h"         // for Rng
 #include "model/dense_cpu.h"  // for dense::forward, dense::backward (the CPU kernels)
 
@@ -40,6 +40,11 @@ at::Tensor& ensure(at::Tensor& buf, at::IntArrayRef sizes, const at::TensorOptio
 UpliftNet::UpliftNet(const UpliftNetConfig& config, uint64_t seed, at::ScalarType dtype, at::Device device)
     : cfg_(config) {
   cfg_.validate();
+  if (cfg_.has_auto_outputs())
+    throw ConfigError(fmt::format("uplift net: model.revenue_output = {}, model.cost_output = {}: `auto` heads are "
+                                  "resolved against the training labels (UpliftNetConfig::resolve_outputs) before a "
+                                  "net is built; `dfcl train` does this, elsewhere name the transform",
+                                  cfg_.revenue_output, cfg_.cost_output));
   act_ = parse_activation(cfg_.activation, "model.activation");
   revenue_out_ = parse_output_transform(cfg_.revenue_output, "model.revenue_output");
   cost_out_ = parse_output_transform(cfg_.cost_output, "model.cost_output");

@@ -49,17 +49,17 @@ UpliftNetConfig UpliftNetConfig::preset(const std::string& name, int features, i
   c.preset_name = name;
   if (name == "criteo") {
     // Bi-DFCL Table (spec methods-bidfcl.md §4.1): F -> 64-32-32 -> 2M, ReLU; the last layer is one linear
-    // output per head. Criteo labels are binary, so both outcomes are probabilities.
+    // output per head. The paper's Criteo labels are binary; the outputs are left to `auto`, which picks the sigmoid
+    // there and a head that can reach the labels elsewhere.
     c.trunk = {64, 32, 32};
     c.head = {};
-    c.revenue_output = c.cost_output = "sigmoid";
   } else if (name == "dfcl_official") {
     // DFCL reference model (spec methods-dfcl-dhcl.md §3.1): h = ReLU(Linear(F, 127)(x)); per head
-    // Sigmoid(Linear(64, 1)(ReLU(Linear(128, 64)(concat(h, T_k))))).
+    // Sigmoid(Linear(64, 1)(ReLU(Linear(128, 64)(concat(h, T_k))))). As for criteo, the outputs are left to `auto`
+    // (the sigmoid on binary labels).
     c.trunk = {127};
     c.head = {64};
     c.arm_column = true;
-    c.revenue_output = c.cost_output = "sigmoid";
   } else {
     throw ConfigError(
         fmt::format("model.preset: unknown preset '{}'; use one of: {} (or leave it out and set "
@@ -81,8 +81,8 @@ UpliftNetConfig UpliftNetConfig::from(const Config& s, int features, int arms) {
   c.activation = s.get<std::string>("activation", c.activation);
   c.shared_trunk = s.get<bool>("shared_trunk", c.shared_trunk);
   c.arm_column = s.get<bool>("arm_column", c.arm_column);
-  c.revenue_output = s.get<std::string>("revenue_output", c.revenue_output);
-  c.cost_output = s.get<std::string>("cost_output", c.cost_output);
+  c.revenue_output = s.get<std::string>("revenue_output", "auto");
+  c.cost_output = s.get<std::string>("cost_output", "auto");
   c.validate();
   return c;
 }
@@ -98,8 +98,67 @@ void UpliftNetConfig::validate() const {
                              kMaxWidth, key));
   }
   parse_activation(activation, "model.activation");
-  parse_output_transform(revenue_output, "model.revenue_output");
-  parse_output_transform(cost_output, "model.cost_output");
+  if (revenue_output != "auto") parse_output_transform(revenue_output, "model.revenue_output");
+  if (cost_output != "auto") parse_output_transform(cost_output, "model.cost_output");
+}
+
+namespace {
+// The labels an output transform can reach: sigmoid (0, 1), softplus (0, inf), identity everything. Labels at the
+// open ends (a 0/1 conversion, a zero cost) are limits the head approaches, so they count as reachable.
+bool reaches(OutputTransform o, const LabelRange& y) {
+  switch (o) {
+    case OutputTransform::kSigmoid: return y.min >= 0 && y.max <= 1;
+    case OutputTransform::kSoftplus: return y.min >= 0;
+    case OutputTransform::kIdentity: return true;
+  }
+  return true;
+}
+
+std::string range_text(const LabelRange& y) {
+  return y.rows > 0 ? fmt::format("[{:.6g}, {:.6g}] over {} rows", y.min, y.max, y.rows) : "unknown (no rows)";
+}
+
+// One outcome: resolve `auto` or check an explicit head. Returns the log line.
+std::string resolve_one(std::string& value, const char* key, const char* label, const LabelRange& y,
+                        bool factor_model, const std::string& where) {
+  const std::string full = fmt::format("model.{}", key);
+  if (factor_model) {
+    if (value == "auto" || value == "identity") {
+      const bool was_auto = value == "auto";
+      value = "identity";
+      return fmt::format("{} head identity ({}the loss learns decision factors: r_hat holds raw scores)", label,
+                         was_auto ? "auto: " : "");
+    }
+    throw ConfigError(fmt::format("{} = {}: the loss learns decision factors, so the net's outputs are raw scores, "
+                                  "not {}; a {} would bound them. Use {}=auto or identity",
+                                  full, value, label, value, full));
+  }
+  if (value == "auto") {
+    if (y.rows == 0) {
+      value = "identity";
+      return fmt::format("{} head identity (auto: no training labels were seen)", label);
+    }
+    value = y.min >= 0 && y.max <= 1 ? "sigmoid" : y.min >= 0 ? "softplus" : "identity";
+    return fmt::format("{} head {} (auto: {} labels in {})", label, value, label, range_text(y));
+  }
+  const OutputTransform o = parse_output_transform(value, full);
+  if (!reaches(o, y)) {
+    const char* bound = o == OutputTransform::kSigmoid ? "(0, 1)" : "(0, inf)";
+    std::string fix = "auto";
+    resolve_one(fix, key, label, y, false, where);
+    throw ConfigError(fmt::format(
+        "{} = {} limits the predicted {} to {}, but the {} labels of the training rows of {} lie in {}: the model "
+        "cannot fit them. Use {}=auto (it picks {} for these labels) or identity",
+        full, value, label, bound, label, where, range_text(y), full, fix));
+  }
+  return fmt::format("{} head {} (as configured; {} labels in {})", label, value, label, range_text(y));
+}
+}  // namespace
+
+std::vector<std::string> UpliftNetConfig::resolve_outputs(const LabelRange& revenue, const LabelRange& cost,
+                                                          bool factor_model, const std::string& where) {
+  return {resolve_one(revenue_output, "revenue_output", "revenue", revenue, factor_model, where),
+          resolve_one(cost_output, "cost_output", "cost", cost, factor_model, where)};
 }
 
 int64_t UpliftNetConfig::num_parameters() const {

@@ -17,12 +17,13 @@ void require_at_least(const char* key, T v, T lo, const char* fix) {
 
 TrainConfig TrainConfig::from(const Config& cfg) {
   TrainConfig t;
-  t.data = cfg.get<std::string>("train.data", "");
+  t.data = cfg.get_strings("train.data");
   t.generate = cfg.get<bool>("train.generate", false);
   if (t.generate == !t.data.empty())
     throw ConfigError(
-        "train: give exactly one of train.data=FILE.h5 (a dataset from `dfcl generate` or `dfcl import`) or "
-        "train.generate=true (the `generate` section's population, built in memory)");
+        "train: give exactly one of train.data=FILE.h5 (a dataset from `dfcl generate` or `dfcl import`, or a list "
+        "[trial.h5, log.h5] read as one dataset) or train.generate=true (the `generate` section's population, built "
+        "in memory)");
   t.source_name = cfg.get<std::string>("train.source", "rct");
   t.source = data::parse_source_filter(t.source_name);
   const auto fr = cfg.get<std::vector<double>>("train.split_fractions", {0.8, 0.1});
@@ -81,8 +82,22 @@ TrainConfig TrainConfig::from(const Config& cfg) {
                       "one from another run's parameters: keep one");
 
   ValidationConfig& v = t.validation;
+  v.data = cfg.get_strings("validation.data");
+  if (!v.data.empty() && t.generate)
+    throw ConfigError("validation.data with train.generate=true: the generated population is in memory only; write it "
+                      "with `dfcl generate` and give train.data, or drop validation.data");
+  const std::string vsplit = cfg.get<std::string>("validation.split", "auto");
+  v.split_given = vsplit != "auto";
+  v.split = v.split_given ? data::parse_split(vsplit)
+                          : v.data.empty() ? data::Split::kValidation
+                                           : data::default_split(v.data, t.data, data::Split::kValidation);
+  if (v.split == data::Split::kTrain)
+    throw ConfigError("validation.split = train would judge the model on the rows it trains on; use auto, validation, "
+                      "test or all");
   v.budgets = cfg.get<std::vector<double>>("validation.budgets", {});
   for (double b : v.budgets) metrics::check_budget(b, "validation.budgets");
+  v.calibration = metrics::parse_budget_calibration(cfg.get<std::string>("validation.budget_calibration", "auto"), true,
+                                                    "validation.budget_calibration");
   v.metric_name = cfg.get<std::string>("validation.metric", "eom");
   if (v.metric_name == "eom") v.metric = SelectMetric::kEom;
   else if (v.metric_name == "regret") v.metric = SelectMetric::kRegret;
@@ -103,9 +118,10 @@ TrainConfig TrainConfig::from(const Config& cfg) {
   require_at_least("validation.min_delta", v.min_delta, 0.0, "the smallest change that counts as better");
   v.quantiles = cfg.get<int>("validation.quantiles", 200);
   require_at_least("validation.quantiles", v.quantiles, 1, "AUCC quantiles");
-  if (fr[1] == 0)
+  if (fr[1] == 0 && v.split == data::Split::kValidation)
     throw ConfigError(
-        "train.split_fractions gives validation 0; validation needs held-out RCT rows (e.g. [0.8, 0.1])");
+        "train.split_fractions gives validation 0; validation needs held-out RCT rows (e.g. [0.8, 0.1]), or "
+        "validation.data: a held-out file");
   return t;
 }
 

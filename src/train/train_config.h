@@ -5,7 +5,8 @@
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
-#include "data/loader.h"  // for SplitSpec, SourceFilter, Remainder
+#include "data/loader.h"    // for SplitSpec, SourceFilter, Remainder
+#include "metrics/spend.h"  // for BudgetCalibration
 
 namespace dfcl {
 class Config;
@@ -17,7 +18,16 @@ namespace dfcl::train {
 enum class SelectMetric { kEom, kRegret, kAucc, kLoss };
 
 struct ValidationConfig {
+  /// Held-out files to validate on (their trial rows); empty = the training data's validation split.
+  std::vector<std::string> data;
+  /// Which rows of the validation data: given (validation.split), or the default: the validation split when the
+  /// rows come from a file that is also trained on, all rows of a file the run never trains on (data/split.h).
+  data::Split split = data::Split::kValidation;
+  bool split_given = false;
   std::vector<double> budgets;  // per-capita budgets for EOM and regret; empty = 0.25/0.5/0.75 of the costliest arm
+  /// How lambda is set for each budget (metrics/spend.h): trial (auto; the EOM bisection on the validation rows) or
+  /// predicted (the model's own costs). With metric eom, only epochs whose decisions do not overspend are selected.
+  metrics::BudgetCalibration calibration = metrics::BudgetCalibration::kTrial;
   SelectMetric metric = SelectMetric::kEom;
   std::string metric_name = "eom";
   int64_t max_rows = 200000;  // validation RCT rows held in memory (the first ones in row order)
@@ -30,9 +40,9 @@ struct ValidationConfig {
 
 struct TrainConfig {
   // data
-  std::string data;       // dataset file; empty with generate = true
+  std::vector<std::string> data;  // dataset files (one, or several read as one dataset); empty with generate = true
   bool generate = false;  // train on the `generate` section's population, built in memory (no HDF5 needed)
-  data::SourceFilter source = data::SourceFilter::kRct;
+  data::SourceFilter source = data::SourceFilter::kRct;  // rct (the trial) | observational (the log) | all (both)
   std::string source_name = "rct";
   data::SplitSpec split;  // train / validation / test by a hash of the row id
   int64_t batch_size = 4096;

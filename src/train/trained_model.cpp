@@ -48,7 +48,12 @@ TrainedModel load_trained_model(const std::string& path, const std::string& devi
                                 path));
   const int features = st["features"].get<int>(), arms = st["arms"].get<int>();
   Config cfg = Config::from_string(ck.config, path);
-  const model::UpliftNetConfig mc = model::UpliftNetConfig::from(cfg.sub("model"), features, arms);
+  model::UpliftNetConfig mc = model::UpliftNetConfig::from(cfg.sub("model"), features, arms);
+  // dfcl train writes the resolved output heads into the checkpoint's config. A checkpoint from before `auto` heads
+  // existed left them out; they were then the preset's sigmoid, or identity without a preset.
+  const std::string before_auto = mc.preset_name.empty() ? "identity" : "sigmoid";
+  if (mc.revenue_output == "auto") mc.revenue_output = before_auto;
+  if (mc.cost_output == "auto") mc.cost_output = before_auto;
   const at::ScalarType dtype = st.value("dtype", std::string("float32")) == "float64" ? at::kDouble : at::kFloat;
   TrainedModel m;
   m.net = std::make_unique<model::UpliftNet>(mc, 0, dtype, at::Device(device));
@@ -75,6 +80,10 @@ TrainedModel load_trained_model(const std::string& path, const std::string& devi
   if (st.contains("feature_names")) m.feature_names = st["feature_names"].get<std::vector<std::string>>();
   if (st.contains("arm_names")) m.arm_names = st["arm_names"].get<std::vector<std::string>>();
   m.origin = path;
+  m.train_files = cfg.get_strings("train.data");
+  const auto fr = cfg.get<std::vector<double>>("train.split_fractions", {0.8, 0.1});
+  if (fr.size() == 2) m.split.train = fr[0], m.split.validation = fr[1];
+  m.split.seed = static_cast<uint64_t>(cfg.get<int64_t>("train.split_seed", 0));
   return m;
 }
 

@@ -6,6 +6,7 @@
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
+#include "data/split.h"           // for SplitSpec
 #include "metrics/score_table.h"  // for ScoreTable
 #include "model/input_scaler.h"   // for InputScaler
 #include "model/uplift_net.h"     // for UpliftNet
@@ -39,6 +40,9 @@ struct TrainedModel {
   std::vector<std::string> feature_names;  // the training data's, checked against scored data
   std::vector<std::string> arm_names;
   std::string origin;  // the checkpoint it came from (messages)
+  /// What it was trained on: train.data's files (empty for an in-memory population) and the split of their rows.
+  std::vector<std::string> train_files;
+  data::SplitSpec split;
 
   /// Throws DataError unless `meta` has the same features (by name and order) and arms as the training data.
   void check_compatible(const data::Meta& meta, const std::string& where) const;

@@ -2,6 +2,7 @@
 #include "train/trainer.h"
 
 #include <fmt/format.h>   // for fmt::format
+#include <fmt/ranges.h>   // for fmt::join
 #include <torch/torch.h>  // for torch::NoGradGuard, torch::cuda::is_available
 
 #include <sys/stat.h>  // for mkdir
@@ -71,12 +72,14 @@ struct Trainer::Impl {
   at::Device device{at::kCPU};
   at::ScalarType dtype = at::kFloat;
   std::unique_ptr<model::UpliftNet> net;
+  std::unique_ptr<TrainedModel> start;  // train.init_from's model, until its parameters are copied
   std::unique_ptr<loss::Loss> loss;
   OptimizerConfig opt_cfg;
   LrSchedule schedule;
   std::unique_ptr<Optimizer> opt;
   model::InputScaler scaler;
   std::unique_ptr<ValidationSet> val;
+  std::unique_ptr<data::RowSource> val_src;  // validation.data, when validation reads its own files
   std::unique_ptr<data::ShardedLoader> loader;
   int64_t local_batch = 0;
   int logical_shards = 1;
@@ -89,6 +92,8 @@ struct Trainer::Impl {
   int64_t epoch_steps = 0;
   int64_t best_epoch = -1, bad_validations = 0;
   double best_value = 0;
+  bool best_meets = true;     // the best epoch's decisions meet every validation budget (IPW spend)
+  double best_overspend = 0;  // ... or by how much they overspend
   ValidationResult best;
   json history = json::array();
 
@@ -127,8 +132,10 @@ struct Trainer::Impl {
         if (n > 0) device = at::Device(at::kCUDA, at::DeviceIndex(local % n));
       }
     }
-    const model::UpliftNetConfig mc = model::UpliftNetConfig::from(cfg.sub("model"), meta.num_features, meta.num_arms);
+    model::UpliftNetConfig mc = model::UpliftNetConfig::from(cfg.sub("model"), meta.num_features, meta.num_arms);
     loss = loss::make_loss(cfg.sub("loss"));
+    if (!tc.init_from.empty()) start = std::make_unique<TrainedModel>(load_trained_model(tc.init_from, tc.device));
+    resolve_heads(mc);
     opt_cfg = OptimizerConfig::from(cfg.sub("optimizer"));
     schedule = LrSchedule::from(cfg.sub("schedule"));
     if (tc.batch_size % comm.size() != 0)
@@ -181,9 +188,10 @@ struct Trainer::Impl {
       log::info("train: {} rows per rank and epoch do not fill a batch and wait for a later epoch (drop_last; "
                 "train.remainder=pad keeps them)",
                 left);
-    val = std::make_unique<ValidationSet>(src, tc.split, data::Split::kValidation, tc.validation, threads);
+    warn_about_short_runs(loader->batches_per_epoch());
+    open_validation();
     if (!tc.resume.empty()) restore(resumed, tc.resume);
-    else if (!tc.init_from.empty()) init_from(tc.init_from);
+    else if (start) init_from(tc.init_from);
     else if (tc.standardize) fit_scaler();
     // Every rank starts from rank 0's parameters. They agree by construction (same seed, same checkpoint; the scaler
     // comes from all-reduced moments), so this is the cheap guarantee that replicas start identical.
@@ -199,6 +207,95 @@ struct Trainer::Impl {
 
   ~Impl() {
     if (writer.joinable()) writer.join();
+  }
+
+  // The held-out trial rows validation judges the model on: the training data's validation split, or a file of its own
+  // (validation.data), whole unless validation.split says otherwise.
+  void open_validation() {
+    const ValidationConfig& vc = tc.validation;
+    data::RowSource* vs = &src;
+    if (!vc.data.empty()) {
+      val_src = data::open_sources(vc.data, "validation.data");
+      const data::Meta& vm = val_src->meta();
+      if (vm.num_features != meta.num_features || vm.feature_names != meta.feature_names ||
+          vm.arm_names != meta.arm_names)
+        throw DataError(fmt::format("validation.data {} has {} features and arms [{}], the training data {} has {} and "
+                                    "[{}]; validate on data with the training data's features and arms",
+                                    val_src->name(), vm.num_features, fmt::join(vm.arm_names, ", "), src.name(),
+                                    meta.num_features, fmt::join(meta.arm_names, ", ")));
+      vs = val_src.get();
+    }
+    const bool held_out = !vc.data.empty() && !data::shares_file(vc.data, tc.data);
+    if (held_out && vc.split_given && vc.split != data::Split::kAll)
+      log::warn("validation.split = {} reads only {:.0f}% of the trial rows of {}, which this run never trains on; "
+                "the default for a held-out file is all of it (validation.split=auto)",
+                data::to_string(vc.split), 100 * tc.split.fraction(vc.split), vs->name());
+    val = std::make_unique<ValidationSet>(*vs, tc.split, vc.split, vc, threads);
+    log::info("validation: {} trial rows of {} ({} split)", val->rows().rows, vs->name(), data::to_string(vc.split));
+  }
+
+  // Runs too short for their settings: a global batch larger than the training rows (one padded step per epoch), or a
+  // warm-up that lasts the whole run (the rate never reaches optimizer.lr).
+  void warn_about_short_runs(int64_t bpe) const {
+    int64_t rows = 0;
+    for (int64_t n : loader->shard_rows()) rows += n;
+    if (tc.batch_size > rows)
+      log::warn("train.batch_size = {} is more than the {} training rows: every epoch is one step{}; lower "
+                "train.batch_size (e.g. {})",
+                tc.batch_size, rows,
+                tc.remainder == data::Remainder::kPad
+                    ? fmt::format(" whose batch is {:.0f}% padding", 100.0 * double(tc.batch_size - rows) / double(tc.batch_size))
+                    : "",
+                std::max<int64_t>(1, rows / 8));
+    const int64_t total = int64_t(tc.epochs) * ((bpe + tc.accumulate - 1) / tc.accumulate);
+    if (schedule.warmup_steps >= total)
+      log::warn("schedule.warmup_steps = {} is at least the run's {} optimiser steps ({} epochs x {} per epoch): the "
+                "learning rate never reaches optimizer.lr = {}; lower schedule.warmup_steps or train.batch_size",
+                schedule.warmup_steps, total, tc.epochs, (bpe + tc.accumulate - 1) / tc.accumulate, opt_cfg.lr);
+  }
+
+  // A row the model trains on: the training split of the chosen source.
+  bool trains_on(int64_t row_id, uint8_t source) const {
+    if (tc.split.of(src.split_key(row_id)) != data::Split::kTrain) return false;
+    if (tc.source == data::SourceFilter::kRct) return source == uint8_t(data::Source::kRct);
+    if (tc.source == data::SourceFilter::kObservational) return source == uint8_t(data::Source::kObservational);
+    return true;
+  }
+
+  // The range of the revenue and cost labels over every training row (chunks round-robin over the ranks, chunks
+  // without a training row skipped after reading their source column; min/max all-reduced), then `auto` output
+  // heads resolved against them and explicit heads checked (UpliftNetConfig::resolve_outputs). The resolved heads
+  // go into the run's config, so checkpoints, resume, evaluate and allocate build the same net.
+  void resolve_heads(model::UpliftNetConfig& mc) {
+    if (start && mc.has_auto_outputs()) {  // fine-tuning keeps the heads the starting model was trained with
+      const model::UpliftNetConfig& from = start->net->config();
+      if (mc.revenue_output == "auto") mc.revenue_output = from.revenue_output;
+      if (mc.cost_output == "auto") mc.cost_output = from.cost_output;
+    }
+    const int64_t N = meta.num_rows, R = comm.size(), chunk = std::max<int64_t>(1, src.chunk_rows());
+    model::LabelRange rev, cost;
+    data::Table t;
+    std::vector<uint8_t> source;
+    for (int64_t c = comm.rank(); c * chunk < N; c += R) {
+      const int64_t a = c * chunk, k = std::min(chunk, N - a);
+      src.read_source(a, k, source);
+      bool any = false;
+      for (int64_t i = 0; i < k && !any; ++i) any = trains_on(a + i, source[size_t(i)]);
+      if (!any) continue;
+      src.read(a, k, t);
+      for (int64_t i = 0; i < k; ++i)
+        if (trains_on(t.row_id[size_t(i)], t.source[size_t(i)]))
+          rev.add(t.revenue[size_t(i)]), cost.add(t.cost[size_t(i)]);
+    }
+    std::vector<double> ext{-rev.min, rev.max, -cost.min, cost.max};
+    comm.allreduce_values(ext, dist::ReduceOp::kMax);
+    rev.min = -ext[0], rev.max = ext[1], cost.min = -ext[2], cost.max = ext[3];
+    rev.rows = cost.rows = int64_t(comm.allreduce_value(double(rev.rows)));
+    const std::string where = fmt::format("{} (train.source = {})", src.name(), tc.source_name);
+    for (const std::string& line : mc.resolve_outputs(rev, cost, loss->learns_factors(), where))
+      log::info("model: {}", line);
+    cfg.set("model.revenue_output=" + mc.revenue_output);
+    cfg.set("model.cost_output=" + mc.cost_output);
   }
 
   // Moments of the training rows, the same bits for any number of ranks: whole chunks in file order until they hold
@@ -220,10 +317,7 @@ struct Trainer::Impl {
         src.read(a, k, t);
         std::vector<double> sum(F, 0.0), sq(F, 0.0);
         for (int64_t i = 0; i < k; ++i) {
-          if (tc.split.of(t.row_id[i]) != data::Split::kTrain) continue;
-          if (tc.source == data::SourceFilter::kRct && t.source[i] != uint8_t(data::Source::kRct)) continue;
-          if (tc.source == data::SourceFilter::kObservational && t.source[i] != uint8_t(data::Source::kObservational))
-            continue;
+          if (!trains_on(t.row_id[i], t.source[i])) continue;
           model::InputScaler::accumulate(t.features.data() + i * meta.num_features, 1, meta.num_features, sum, sq);
           m[2 * F] += 1;
         }
@@ -278,7 +372,7 @@ struct Trainer::Impl {
     sample_lambda.clear();
     if (budgets.empty() || loss->lambda_source() != "sample") return;
     if (lambda_rows.rows == 0)
-      lambda_rows = read_rct_rows(src, tc.split, data::Split::kTrain, tc.lambda_sample_rows, "loss.lambda_source=sample");
+      lambda_rows = data::read_rct_rows(src, tc.split, data::Split::kTrain, tc.lambda_sample_rows, "loss.lambda_source=sample");
     torch::NoGradGuard no_grad;
     const ScoreMap map{loss.get(), val->step_costs()};
     const metrics::ScoreTable sc = predict(*net, scaler, lambda_rows, net->flat(), &map);
@@ -429,6 +523,8 @@ struct Trainer::Impl {
                 {"epoch_steps", epoch_steps},
                 {"best_epoch", best_epoch},
                 {"best_value", best_value},
+                {"best_meets_budgets", best_meets},
+                {"best_overspend", best_overspend},
                 {"bad_validations", bad_validations},
                 {"history", history},
                 {"step_costs", val->step_costs()},
@@ -475,7 +571,7 @@ struct Trainer::Impl {
 
   // Fine-tuning: parameters and input scaler from another run (same architecture), fresh optimiser and counters.
   void init_from(const std::string& path) {
-    const TrainedModel m = load_trained_model(path, tc.device);
+    const TrainedModel& m = *start;
     m.check_compatible(meta, src.name());
     if (m.net->num_parameters() != net->num_parameters() || m.net->config().trunk != net->config().trunk ||
         m.net->config().head != net->config().head || m.net->config().shared_trunk != net->config().shared_trunk)
@@ -485,7 +581,14 @@ struct Trainer::Impl {
     torch::NoGradGuard no_grad;
     net->flat().copy_(m.net->flat().to(net->flat().scalar_type()));
     scaler = m.scaler;
+    if (m.net->config().revenue_output != net->config().revenue_output ||
+        m.net->config().cost_output != net->config().cost_output)
+      log::warn("train.init_from: {} was trained with revenue/cost heads {}/{}, this run uses {}/{}: its outputs "
+                "change meaning at the first step",
+                path, m.net->config().revenue_output, m.net->config().cost_output, net->config().revenue_output,
+                net->config().cost_output);
     log::info("train: starting from the parameters of {}", path);
+    start.reset();
   }
 
   void restore(const Checkpoint& ck, const std::string& path) {
@@ -520,6 +623,8 @@ struct Trainer::Impl {
     epoch_steps = st.value("epoch_steps", int64_t(0));
     best_epoch = st.value("best_epoch", int64_t(-1));
     best_value = st.value("best_value", 0.0);
+    best_meets = st.value("best_meets_budgets", true);
+    best_overspend = st.value("best_overspend", 0.0);
     bad_validations = st.value("bad_validations", int64_t(0));
     history = st.value("history", json::array());
     if (cursor > loader->batches_per_epoch())
@@ -628,8 +733,22 @@ struct Trainer::Impl {
                                         vc.metric_name,
                                         vc.metric == SelectMetric::kAucc ? "AUCC needs two arms" :
                                                                            "regret needs the true tables of synthetic data"));
-        const bool better = best_epoch < 0 || (vc.higher_is_better() ? x > best_value + vc.min_delta
-                                                                     : x < best_value - vc.min_delta);
+        bool better = best_epoch < 0 || (vc.higher_is_better() ? x > best_value + vc.min_delta
+                                                               : x < best_value - vc.min_delta);
+        // EOM compares revenue at equal spend: an epoch whose decisions overspend a budget is never preferred to one
+        // whose decisions do not; among epochs that all overspend, the least overspending is kept.
+        if (vc.metric == SelectMetric::kEom && best_epoch > 0 && v.meets_budgets != best_meets)
+          better = v.meets_budgets;
+        else if (vc.metric == SelectMetric::kEom && best_epoch > 0 && !v.meets_budgets)
+          better = v.overspend < best_overspend;
+        if (!v.meets_budgets)
+          for (const auto& d : v.decisions)
+            if (d.verdict == metrics::SpendVerdict::kOverspends)
+              log::warn("epoch {}: at budget {:.4g} the decisions spend {:.4g} per user (IPW, CI [{:.4g}, {:.4g}]; the "
+                        "model predicts {:.4g}){}",
+                        epoch + 1, d.budget, d.spend.value, d.spend.lo, d.spend.hi, d.predicted_spend,
+                        vc.metric == SelectMetric::kEom ? ": this epoch is only kept if no epoch meets the budgets"
+                                                        : "");
         rec["validation"] = v.to_json();
         rec["best"] = better;
         log::info("epoch {}: train loss {:.5g} | validation loss {:.5g}, EOM {:.5g}{}{}{}", epoch + 1,
@@ -637,7 +756,9 @@ struct Trainer::Impl {
                   std::isfinite(v.aucc) ? fmt::format(", AUCC {:.4f}", v.aucc) : "",
                   std::isfinite(v.regret_mean) ? fmt::format(", regret {:.5g}", v.regret_mean) : "",
                   better ? " (best)" : "");
-        if (better) best_epoch = epoch + 1, best_value = x, best = v, bad_validations = 0;
+        if (better)
+          best_epoch = epoch + 1, best_value = x, best = v, bad_validations = 0, best_meets = v.meets_budgets,
+          best_overspend = v.overspend;
         else ++bad_validations;
         history.push_back(rec);
         epoch += 1, cursor = 0, epoch_loss = 0, epoch_steps = 0;
@@ -661,6 +782,11 @@ struct Trainer::Impl {
     r.seconds = seconds_since(t0);
     r.samples_per_s = step_seconds > 0 ? double(r.samples) / step_seconds : 0;
     r.best_epoch = best_epoch, r.best_value = best_value, r.best = best;
+    if (best_epoch > 0 && !best_meets)
+      log::warn("train: no validated epoch's decisions met every validation budget in IPW spend; best.ckpt (epoch {}) "
+                "is the least overspending ({:.0f}% over at the CI's low end). Its cost predictions do not separate "
+                "the arms enough for lambda to hold the budget: check the cost calibration in metrics.jsonl",
+                best_epoch, 100 * best_overspend);
     r.budgets = val->budgets(), r.random_regret = val->random_regret();
     r.history = history;
     if (comm.rank() == 0) wait_writer();

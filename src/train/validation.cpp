@@ -38,52 +38,32 @@ nlohmann::json ValidationResult::to_json() const {
   j["eom_mean"] = num(eom_mean);
   j["eom"] = nlohmann::json::array();
   for (size_t k = 0; k < eom.size(); ++k) {
-    nlohmann::json e = {{"budget", eom[k].budget}, {"revenue", eom[k].revenue}, {"cost", eom[k].cost}};
+    nlohmann::json e = {{"budget", eom[k].budget}, {"lambda", num(eom[k].lambda)}, {"revenue", eom[k].revenue},
+                        {"cost", eom[k].cost}};
+    if (k < decisions.size())
+      e["predicted_spend"] = decisions[k].predicted_spend,
+      e["spend_ci"] = {num(decisions[k].spend.lo), num(decisions[k].spend.hi)},
+      e["verdict"] = metrics::to_string(decisions[k].verdict);
     if (k < regret.size())
       e["true_revenue"] = true_revenue[k], e["regret"] = regret[k], e["relative_regret"] = relative_regret[k];
     j["eom"].push_back(e);
   }
+  j["meets_budgets"] = meets_budgets;
+  j["cost_calibration"] = nlohmann::json::array();
+  for (const auto& a : cost_calibration)
+    j["cost_calibration"].push_back({{"arm", a.arm}, {"predicted", a.predicted}, {"observed", num(a.observed)}});
+  j["cost_factor"] = num(cost_factor);
   j["aucc"] = num(aucc);
   j["regret_mean"] = num(regret_mean);
   j["seconds"] = seconds;
   return j;
 }
 
-data::Table read_rct_rows(data::RowSource& src, const data::SplitSpec& split, data::Split which, int64_t max_rows,
-                          const std::string& purpose) {
-  const data::Meta& meta = src.meta();
-  data::Table rows;
-  rows.reset(meta, 0);
-  const int64_t N = meta.num_rows, chunk = src.chunk_rows();
-  auto eligible = [&](int64_t id, uint8_t s) { return s == uint8_t(data::Source::kRct) && split.of(id) == which; };
-  data::Table t;
-  std::vector<uint8_t> source;
-  int64_t kept = 0;
-  for (int64_t a = 0; a < N && kept < max_rows; a += chunk) {
-    const int64_t n = std::min(chunk, N - a);
-    src.read_source(a, n, source);
-    int64_t any = 0;
-    for (int64_t i = 0; i < n; ++i) any += eligible(a + i, source[i]);
-    if (!any) continue;
-    src.read(a, n, t);
-    rows.resize(kept + std::min(any, max_rows - kept));
-    for (int64_t i = 0; i < n && kept < max_rows; ++i)
-      if (eligible(t.row_id[i], t.source[i])) rows.copy_row(kept++, t, i);
-  }
-  if (kept == 0)
-    throw DataError(fmt::format(
-        "{}: no RCT rows fall in the {} split, which {} needs (randomised-trial rows, source = 0): change "
-        "train.split_fractions or use a dataset with a trial",
-        src.name(), which == data::Split::kTrain ? "train" : which == data::Split::kValidation ? "validation" : "test",
-        purpose));
-  return rows;
-}
-
 ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split, data::Split which,
                              const ValidationConfig& cfg, int threads)
-    : threads_(threads), quantiles_(cfg.quantiles) {
+    : threads_(threads), quantiles_(cfg.quantiles), calibration_(cfg.calibration) {
   m_ = src.meta().num_arms;
-  rows_ = read_rct_rows(src, split, which, cfg.max_rows, "validation");
+  rows_ = data::read_rct_rows(src, split, which, cfg.max_rows, "validation");
   // Budgets: given, or fractions of the costliest arm's mean cost on these rows.
   metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
   budgets_ = cfg.budgets;
@@ -122,7 +102,7 @@ ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::
     scaler.apply_(b.x);
     r.loss = loss.compute(b, net.forward(flat, b.x), ctx).item<double>();
   }
-  const bool factors = loss.decision_factors(at::zeros({1, m_}, flat.options())).defined();
+  const bool factors = loss.learns_factors();
   if (factors && step_costs_.empty())
     throw DataError(fmt::format("validation of a factor model ({}) needs the step costs of the arms: {}", loss.name(),
                                 step_cost_error_));
@@ -130,8 +110,30 @@ ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::
   const metrics::ScoreTable scores = predict(net, scaler, rows_, flat, &map);
   metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
   metrics::IpwPath path(scores.view(), s, threads_);
-  r.eom = metrics::eom_curve(path, budgets_);
-  for (const auto& p : r.eom) r.eom_mean += p.revenue / double(r.eom.size());
+  // lambda per budget: the EOM bisection on these rows (trial), or the model's predicted costs; then what the
+  // decisions at that lambda spend in truth (IPW, with CI) against the budget.
+  for (double b : budgets_) {
+    metrics::EomPoint p;
+    bool reached = true;
+    if (calibration_ == metrics::BudgetCalibration::kTrial) {
+      p = metrics::eom_at(path, b);
+      reached = p.matched;
+    } else {
+      p.budget = b;
+      p.lambda = metrics::predicted_lambda(scores.view(), b, &reached, threads_);
+      const metrics::PolicyValue v = path.at(p.lambda);
+      p.revenue = v.revenue, p.cost = v.cost, p.matched = reached;
+    }
+    metrics::BudgetDecision d = metrics::judge_at(scores.view(), path, b, p.lambda);
+    d.reached = reached;
+    if (d.verdict == metrics::SpendVerdict::kOverspends) r.meets_budgets = false;
+    r.overspend = std::max(r.overspend, (d.spend.lo - b) / b);
+    r.eom.push_back(p);
+    r.decisions.push_back(d);
+    r.eom_mean += p.revenue / double(budgets_.size());
+  }
+  r.cost_calibration = metrics::cost_calibration(scores.view(), s);
+  r.cost_factor = metrics::worst_cost_factor(r.cost_calibration);
   if (m_ == 2) {
     const std::vector<double> score = metrics::roi_scores(scores.view());
     metrics::Aucc a(metrics::AuccInput{s.n, s.arm, s.revenue, s.cost, score.data(), 1}, quantiles_);

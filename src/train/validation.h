@@ -17,6 +17,7 @@
 #include "metrics/eom.h"          // for EomPoint
 #include "metrics/oracle.h"       // for Oracle
 #include "metrics/score_table.h"  // for ScoreTable
+#include "metrics/spend.h"        // for BudgetDecision, ArmCostCalibration
 #include "model/input_scaler.h"   // for InputScaler
 #include "model/uplift_net.h"     // for UpliftNet
 #include "train/train_config.h"   // for ValidationConfig
@@ -31,6 +32,11 @@ struct ValidationResult {
   double loss = 0;                       // the training loss over all validation rows (one batch)
   std::vector<metrics::EomPoint> eom;    // per budget: IPW revenue and spend of the model's dual policy
   double eom_mean = 0;                   // mean EOM over the budgets
+  std::vector<metrics::BudgetDecision> decisions;  // per budget: lambda, predicted and IPW spend (with CI), verdict
+  bool meets_budgets = true;             // no budget's IPW spend lies above it beyond its CI
+  double overspend = 0;                  // the largest (spend CI low end - budget) / budget over the budgets, >= 0
+  std::vector<metrics::ArmCostCalibration> cost_calibration;  // predicted vs observed mean cost per arm
+  double cost_factor = 1;                // the worst arm's predicted/observed ratio as a factor >= 1
   double aucc = std::numeric_limits<double>::quiet_NaN();  // two arms only
   std::vector<double> true_revenue, regret, relative_regret;  // per budget; synthetic data only
   double regret_mean = std::numeric_limits<double>::quiet_NaN();
@@ -39,11 +45,6 @@ struct ValidationResult {
   double select(SelectMetric metric) const;
   nlohmann::json to_json() const;
 };
-
-/// The first `max_rows` RCT rows (source = 0) of split `which`, in row order, read chunk by chunk (chunks without
-/// one are skipped after reading their source column only). Throws DataError naming the source when there are none.
-data::Table read_rct_rows(data::RowSource& source, const data::SplitSpec& split, data::Split which, int64_t max_rows,
-                          const std::string& purpose);
 
 class ValidationSet {
  public:
@@ -70,6 +71,7 @@ class ValidationSet {
  private:
   data::Table rows_;
   int m_ = 0, threads_ = 0, quantiles_ = 200;
+  metrics::BudgetCalibration calibration_ = metrics::BudgetCalibration::kTrial;
   std::vector<double> budgets_, random_regret_, step_costs_;
   std::string step_cost_error_;
   std::unique_ptr<metrics::Oracle> oracle_;

@@ -274,7 +274,7 @@ TEST(UpliftNetConfig, FromSectionAppliesPresetThenOverrides) {
   EXPECT_EQ(c.head, std::vector<int>{64});
   EXPECT_TRUE(c.arm_column);
   EXPECT_EQ(c.activation, "tanh");
-  EXPECT_EQ(c.revenue_output, "sigmoid");
+  EXPECT_EQ(c.revenue_output, "auto");  // presets describe the architecture; the heads are fitted to the labels
   EXPECT_EQ(c.cost_output, "softplus");
   EXPECT_FALSE(c.shared_trunk);
   EXPECT_NO_THROW(cfg.check_all_used());
@@ -283,7 +283,8 @@ TEST(UpliftNetConfig, FromSectionAppliesPresetThenOverrides) {
   EXPECT_EQ(p.trunk, (std::vector<int>{8, 4}));
   EXPECT_TRUE(p.head.empty());
   EXPECT_EQ(p.activation, "relu");
-  EXPECT_EQ(p.revenue_output, "identity");
+  EXPECT_EQ(p.revenue_output, "auto");
+  EXPECT_THROW(UpliftNet(p, 0), ConfigError) << "an unresolved auto head must not build a net";
 }
 
 TEST(UpliftNetConfig, BadValuesNameTheKeyAndTheFix) {
@@ -330,4 +331,47 @@ TEST(ToBatch, CopiesEveryColumn) {
   EXPECT_EQ(model::to_batch(t).weight[7].item<float>(), 0.f);
   t.treatment[3] = 4;
   EXPECT_THROW(model::to_batch(t), DataError);
+}
+
+TEST(UpliftNetConfig, AutoHeadsFitTheLabelsAndExplicitHeadsThatCannotReachThemAreErrors) {
+  auto range = [](double lo, double hi) {
+    model::LabelRange y;
+    y.add(lo), y.add(hi);
+    return y;
+  };
+  auto resolved = [&](const std::string& rev, const std::string& cost, model::LabelRange yr, model::LabelRange yc,
+                      bool factors = false) {
+    UpliftNetConfig c = small(3, 2, {4}, {}, true);
+    c.revenue_output = rev, c.cost_output = cost;
+    c.resolve_outputs(yr, yc, factors, "d.h5");
+    return c.revenue_output + "/" + c.cost_output;
+  };
+  // auto: sigmoid only for labels in [0, 1], softplus for labels >= 0, identity otherwise.
+  EXPECT_EQ(resolved("auto", "auto", range(0, 1), range(0, 1)), "sigmoid/sigmoid");
+  EXPECT_EQ(resolved("auto", "auto", range(0, 57.3), range(0, 4)), "softplus/softplus");
+  EXPECT_EQ(resolved("auto", "auto", range(-2.5, 10), range(0, 1.0000001)), "identity/softplus");
+  EXPECT_EQ(resolved("auto", "auto", model::LabelRange{}, range(0.2, 0.2)), "identity/sigmoid");
+  // Explicit heads that reach the labels stay as they are.
+  EXPECT_EQ(resolved("identity", "softplus", range(0, 0.5), range(0, 9)), "identity/softplus");
+  EXPECT_EQ(resolved("sigmoid", "sigmoid", range(0, 1), range(0, 1)), "sigmoid/sigmoid");
+  // Factor models (DHCL, DRP): raw scores, so auto is the identity and a bounded head is refused.
+  EXPECT_EQ(resolved("auto", "auto", range(0, 57), range(0, 4), true), "identity/identity");
+  EXPECT_THROW(resolved("softplus", "auto", range(0, 57), range(0, 4), true), ConfigError);
+  auto message = [&](const std::string& rev, const std::string& cost, model::LabelRange yr, model::LabelRange yc) {
+    try {
+      resolved(rev, cost, yr, yc);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // The case: a sigmoid revenue head on revenue of scale 1-10 is an error naming the key, the labels and the fix.
+  EXPECT_EQ(message("sigmoid", "auto", range(0, 57.3), range(0, 4)),
+            "model.revenue_output = sigmoid limits the predicted revenue to (0, 1), but the revenue labels of the "
+            "training rows of d.h5 lie in [0, 57.3] over 2 rows: the model cannot fit them. Use "
+            "model.revenue_output=auto (it picks softplus for these labels) or identity");
+  EXPECT_NE(message("auto", "softplus", range(0, 1), range(-1, 3)).find("model.cost_output = softplus limits the "
+                                                                         "predicted cost to (0, inf)"),
+            std::string::npos);
+  EXPECT_NE(message("auto", "sigmoid", range(0, 1), range(0, 2)).find("it picks softplus"), std::string::npos);
 }
