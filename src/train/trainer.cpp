@@ -90,10 +90,8 @@ struct Trainer::Impl {
   int64_t epoch = 0, cursor = 0, step = 0;
   double epoch_loss = 0;  // sum over this epoch's steps of the global batch loss
   int64_t epoch_steps = 0;
-  int64_t best_epoch = -1, bad_validations = 0;
-  double best_value = 0;
-  bool best_meets = true;     // the best epoch's decisions meet every validation budget (IPW spend)
-  double best_overspend = 0;  // ... or by how much they overspend
+  BestSoFar top;  // the best validation so far
+  int64_t bad_validations = 0;
   ValidationResult best;
   json history = json::array();
 
@@ -521,10 +519,10 @@ struct Trainer::Impl {
                 {"rng", {{"kind", "counter"}, {"seed", tc.seed}, {"epoch", epoch}, {"cursor", cursor}}},
                 {"epoch_loss", epoch_loss},
                 {"epoch_steps", epoch_steps},
-                {"best_epoch", best_epoch},
-                {"best_value", best_value},
-                {"best_meets_budgets", best_meets},
-                {"best_overspend", best_overspend},
+                {"best_epoch", top.epoch},
+                {"best_value", top.value},
+                {"best_meets_budgets", top.meets},
+                {"best_overspend", top.overspend},
                 {"bad_validations", bad_validations},
                 {"history", history},
                 {"step_costs", val->step_costs()},
@@ -621,10 +619,10 @@ struct Trainer::Impl {
     epoch = ck.epoch, cursor = ck.batch, step = ck.step;
     epoch_loss = st.value("epoch_loss", 0.0);
     epoch_steps = st.value("epoch_steps", int64_t(0));
-    best_epoch = st.value("best_epoch", int64_t(-1));
-    best_value = st.value("best_value", 0.0);
-    best_meets = st.value("best_meets_budgets", true);
-    best_overspend = st.value("best_overspend", 0.0);
+    top.epoch = st.value("best_epoch", int64_t(-1));
+    top.value = st.value("best_value", 0.0);
+    top.meets = st.value("best_meets_budgets", true);
+    top.overspend = st.value("best_overspend", 0.0);
     bad_validations = st.value("bad_validations", int64_t(0));
     history = st.value("history", json::array());
     if (cursor > loader->batches_per_epoch())
@@ -640,7 +638,7 @@ struct Trainer::Impl {
     r.last_checkpoint = tc.output + "/last.ckpt";
     r.metrics_file = tc.output + "/metrics.jsonl";
     r.curve_plot = tc.output + "/training_curve.svg";
-    if (best_epoch > 0) r.best_checkpoint = tc.output + "/best.ckpt", r.model_file = tc.output + "/model.pt";
+    if (top.epoch > 0) r.best_checkpoint = tc.output + "/best.ckpt", r.model_file = tc.output + "/model.pt";
     if (comm.rank() != 0) return;
     make_dir(tc.output);
     {
@@ -733,14 +731,7 @@ struct Trainer::Impl {
                                         vc.metric_name,
                                         vc.metric == SelectMetric::kAucc ? "AUCC needs two arms" :
                                                                            "regret needs the true tables of synthetic data"));
-        bool better = best_epoch < 0 || (vc.higher_is_better() ? x > best_value + vc.min_delta
-                                                               : x < best_value - vc.min_delta);
-        // EOM compares revenue at equal spend: an epoch whose decisions overspend a budget is never preferred to one
-        // whose decisions do not; among epochs that all overspend, the least overspending is kept.
-        if (vc.metric == SelectMetric::kEom && best_epoch > 0 && v.meets_budgets != best_meets)
-          better = v.meets_budgets;
-        else if (vc.metric == SelectMetric::kEom && best_epoch > 0 && !v.meets_budgets)
-          better = v.overspend < best_overspend;
+        const bool better = top.improved_by(v, x, vc);
         if (!v.meets_budgets)
           for (const auto& d : v.decisions)
             if (d.verdict == metrics::SpendVerdict::kOverspends)
@@ -756,16 +747,14 @@ struct Trainer::Impl {
                   std::isfinite(v.aucc) ? fmt::format(", AUCC {:.4f}", v.aucc) : "",
                   std::isfinite(v.regret_mean) ? fmt::format(", regret {:.5g}", v.regret_mean) : "",
                   better ? " (best)" : "");
-        if (better)
-          best_epoch = epoch + 1, best_value = x, best = v, bad_validations = 0, best_meets = v.meets_budgets,
-          best_overspend = v.overspend;
+        if (better) top.take(v, x, epoch + 1), best = v, bad_validations = 0;
         else ++bad_validations;
         history.push_back(rec);
         epoch += 1, cursor = 0, epoch_loss = 0, epoch_steps = 0;
         if (better) save("best.ckpt", /*with_model=*/true);
         if (vc.patience > 0 && bad_validations >= vc.patience && !last_epoch) {
           log::info("train: early stop after epoch {}: {} validations without improving {} (best {:.5g} at epoch {})",
-                    epoch, bad_validations, vc.metric_name, best_value, best_epoch);
+                    epoch, bad_validations, vc.metric_name, top.value, top.epoch);
           r.early_stopped = stop = true;
         }
       } else {
@@ -781,12 +770,12 @@ struct Trainer::Impl {
     r.logical_shards = logical_shards;
     r.seconds = seconds_since(t0);
     r.samples_per_s = step_seconds > 0 ? double(r.samples) / step_seconds : 0;
-    r.best_epoch = best_epoch, r.best_value = best_value, r.best = best;
-    if (best_epoch > 0 && !best_meets)
+    r.best_epoch = top.epoch, r.best_value = top.value, r.best = best;
+    if (top.epoch > 0 && !top.meets)
       log::warn("train: no validated epoch's decisions met every validation budget in IPW spend; best.ckpt (epoch {}) "
                 "is the least overspending ({:.0f}% over at the CI's low end). Its cost predictions do not separate "
                 "the arms enough for lambda to hold the budget: check the cost calibration in metrics.jsonl",
-                best_epoch, 100 * best_overspend);
+                top.epoch, 100 * top.overspend);
     r.budgets = val->budgets(), r.random_regret = val->random_regret();
     r.history = history;
     if (comm.rank() == 0) wait_writer();

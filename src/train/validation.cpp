@@ -59,6 +59,17 @@ nlohmann::json ValidationResult::to_json() const {
   return j;
 }
 
+bool BestSoFar::improved_by(const ValidationResult& v, double x, const ValidationConfig& vc) const {
+  if (epoch < 0) return true;
+  if (vc.metric == SelectMetric::kEom && v.meets_budgets != meets) return v.meets_budgets;
+  if (vc.metric == SelectMetric::kEom && !v.meets_budgets) return v.overspend < overspend;
+  return vc.higher_is_better() ? x > value + vc.min_delta : x < value - vc.min_delta;
+}
+
+void BestSoFar::take(const ValidationResult& v, double x, int64_t at_epoch) {
+  epoch = at_epoch, value = x, meets = v.meets_budgets, overspend = v.overspend;
+}
+
 ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split, data::Split which,
                              const ValidationConfig& cfg, int threads)
     : threads_(threads), quantiles_(cfg.quantiles), calibration_(cfg.calibration) {

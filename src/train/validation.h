@@ -46,6 +46,20 @@ struct ValidationResult {
   nlohmann::json to_json() const;
 };
 
+/// The best validation so far (what best.ckpt holds) and the rule that replaces it.
+struct BestSoFar {
+  int64_t epoch = -1;     // 1-based; -1 = none yet
+  double value = 0;       // its validation.metric
+  bool meets = true;      // its decisions meet every validation budget (IPW spend, ValidationResult::meets_budgets)
+  double overspend = 0;   // ... or by how much they overspend
+  /// True when `v`, whose validation.metric value is `x`, replaces the best: it must beat it by more than min_delta
+  /// in the metric's direction. With metric eom, EOM compares revenue at equal spend, so an epoch whose decisions
+  /// overspend never replaces one whose decisions do not, one that does not always replaces one that does, and among
+  /// overspending epochs the one that overspends less wins.
+  bool improved_by(const ValidationResult& v, double x, const ValidationConfig& vc) const;
+  void take(const ValidationResult& v, double x, int64_t at_epoch);
+};
+
 class ValidationSet {
  public:
   /// Reads the RCT rows of `which` split from `source` (the first `cfg.max_rows` in row order). Throws DataError

@@ -1,7 +1,8 @@
 // \brief Generator: determinism, RCT shares, selection bias, and that observed outcomes are unbiased for the truth.
 #include <gtest/gtest.h>  // for TEST
 
-#include <cmath>  // for std::sqrt
+#include <algorithm>  // for std::nth_element
+#include <cmath>      // for std::sqrt
 
 #include "core/config.h"   // for Config
 #include "core/error.h"    // for ConfigError
@@ -140,4 +141,89 @@ TEST(Generator, ConfigIsValidated) {
   Config cfg3 = Config::from_string("rct_rows: 10\nobservational_rows: 5\nfeatures: 3\n", "g.yaml");
   auto gc = data::GeneratorConfig::from(cfg3);
   EXPECT_EQ(Generator(gc).rows(), 15);
+}
+
+// The retail family (family_retail.cpp): a second data-generating process.
+static data::GeneratorConfig retail(int64_t rct, int64_t obs, uint64_t seed = 5) {
+  data::GeneratorConfig c = data::GeneratorConfig::defaults("retail");
+  c.rct_rows = rct, c.observational_rows = obs, c.features = 12, c.seed = seed;
+  return c;
+}
+
+TEST(GeneratorRetail, RowsArePureFunctionsOfSeedAndIndex) {
+  Generator g(retail(3000, 5000));
+  Table whole, a, b;
+  g.fill(0, 8000, whole, 4);
+  g.fill(0, 4100, a, 1);
+  g.fill(4100, 3900, b, 3);
+  for (int64_t i = 0; i < 8000; ++i) {
+    const Table& part = i < 4100 ? a : b;
+    const int64_t j = i < 4100 ? i : i - 4100;
+    ASSERT_EQ(whole.treatment[i], part.treatment[j]) << i;
+    ASSERT_EQ(whole.revenue[i], part.revenue[j]) << i;
+    ASSERT_EQ(whole.cost[i], part.cost[j]) << i;
+    for (int k = 0; k < 12; ++k) ASSERT_EQ(whole.features[i * 12 + k], part.features[j * 12 + k]);
+  }
+  EXPECT_EQ(g.meta().arm_names, (std::vector<std::string>{"no_coupon", "coupon_1", "coupon_3", "coupon_7"}));
+}
+
+TEST(GeneratorRetail, BasketsOfFiveToTenRedemptionCostsAndUnbiasedTrialOutcomes) {
+  Generator g(retail(400000, 0));
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  const int M = 4;
+  const double value[M] = {0, 1, 3, 7};
+  for (int j = 0; j < M; ++j) {
+    double n = 0, y = 0, y2 = 0, c = 0, c2 = 0, truth_r = 0, truth_c = 0;
+    for (int64_t i = 0; i < t.rows; ++i) {
+      truth_r += t.true_revenue[i * M + j], truth_c += t.true_cost[i * M + j];
+      if (t.treatment[i] != j) continue;
+      // The coupon's value is paid exactly when it is redeemed.
+      ASSERT_TRUE(t.cost[i] == 0.f || t.cost[i] == float(value[j])) << "row " << i << " cost " << t.cost[i];
+      n += 1, y += t.revenue[i], y2 += double(t.revenue[i]) * t.revenue[i], c += t.cost[i], c2 += double(t.cost[i]) * t.cost[i];
+    }
+    const double my = y / n, mc = c / n, tr = truth_r / t.rows;
+    EXPECT_NEAR(my, tr, 5 * std::sqrt((y2 / n - my * my) / n)) << "revenue arm " << j;
+    EXPECT_NEAR(mc, truth_c / t.rows, 5 * std::sqrt((c2 / n - mc * mc) / n) + 1e-12) << "cost arm " << j;
+    EXPECT_GT(tr, 5.0) << "a basket of 5-10 per user";
+    EXPECT_LT(tr, 10.0);
+  }
+  // Heavy tail: the observed spend's 99.9th percentile is many times its mean.
+  std::vector<float> y(t.revenue);
+  std::nth_element(y.begin(), y.begin() + long(0.999 * double(y.size())), y.end());
+  EXPECT_GT(y[size_t(0.999 * double(y.size()))], 6 * 7.0);
+  // Heterogeneous response: some users lose revenue under the biggest coupon, most gain under the smallest.
+  double neg = 0, pos = 0;
+  for (int64_t i = 0; i < t.rows; ++i) {
+    neg += t.true_revenue[i * M + 3] < t.true_revenue[i * M];
+    pos += t.true_revenue[i * M + 1] > t.true_revenue[i * M];
+  }
+  EXPECT_GT(neg / double(t.rows), 0.05);
+  EXPECT_GT(pos / double(t.rows), 0.6);
+}
+
+TEST(GeneratorRetail, TheLogOverstatesTheBigCouponsAndItsPropensitiesAreExact) {
+  Generator g(retail(0, 300000));
+  Table t;
+  g.fill(0, g.rows(), t, 2);
+  const int M = 4;
+  double n = 0, y = 0, truth = 0;
+  std::vector<double> ipw(M, 0);
+  for (int64_t i = 0; i < t.rows; ++i) {
+    truth += t.true_revenue[i * M + 3];
+    ipw[size_t(t.treatment[i])] += 1 / double(t.propensity[i]);
+    if (t.treatment[i] == 3) n += 1, y += t.revenue[i];
+  }
+  EXPECT_GT(y / n, 1.1 * truth / t.rows) << "naive mean of the log's biggest coupon against its true mean";
+  for (int j = 0; j < M; ++j) EXPECT_NEAR(ipw[size_t(j)] / t.rows, 1.0, 0.03) << "E[1{t=j} / pi_j(x)] = 1, arm " << j;
+}
+
+TEST(GeneratorRetail, FamilyKeysAreChecked) {
+  EXPECT_THROW(data::GeneratorConfig::from(Config::from_string("family: grocery\n", "g.yaml")), ConfigError);
+  EXPECT_THROW(data::GeneratorConfig::from(Config::from_string("family: retail\ndiminishing_rate: 2\n", "g.yaml")),
+               ConfigError);
+  const auto c = data::GeneratorConfig::from(Config::from_string("family: retail\narms: 3\n", "g.yaml"));
+  EXPECT_EQ(c.arms, 3);
+  EXPECT_DOUBLE_EQ(c.uplift_scale, 1.5);
+  EXPECT_EQ(Generator(c).meta().arm_names, (std::vector<std::string>{"no_coupon", "coupon_1", "coupon_3"}));
 }

@@ -18,6 +18,7 @@
 #include "core/config.h"        // for Config
 #include "core/error.h"         // for ConfigError
 #include "core/log.h"           // for log::set_level
+#include "data/concat_source.h"  // for ConcatSource
 #include "data/generator.h"     // for Generator
 #include "data/source.h"        // for MemorySource
 #include "dist/communicator.h"  // for make_communicator, make_local_communicator
@@ -181,6 +182,38 @@ TEST_F(DistTrain, ResumeAcrossWorldSizesReproducesTheUninterruptedRun) {
   const at::Tensor resumed2 = train_on(world(), src, c2, &steps);
   EXPECT_EQ(steps, total);
   EXPECT_TRUE(torch::equal(resumed2, full)) << "1 -> 2: max diff " << (resumed2 - full).abs().max().item<double>();
+}
+
+TEST_F(DistTrain, TrialAndLogFromTwoFilesTwoRanksEqualOneRank) {
+  // train.data: [trial, log] with train.source: all, as one dataset (ConcatSource): 2 ranks x b against 1 rank x 2b,
+  // to rounding in float32 and bit for bit in the float64 deterministic mode.
+  auto part = [](int64_t rct, int64_t obs) -> std::unique_ptr<data::RowSource> {
+    data::GeneratorConfig g;
+    g.rct_rows = rct, g.observational_rows = obs, g.features = 6, g.arms = 3, g.seed = 11, g.arm_values = {0, 1, 2};
+    data::Generator gen(g);
+    data::Table t;
+    gen.fill(0, gen.rows(), t, 1);
+    return std::make_unique<data::MemorySource>(gen.meta(), std::move(t), 1000);
+  };
+  std::vector<std::unique_ptr<data::RowSource>> parts;
+  parts.push_back(part(3000, 0));
+  parts.push_back(part(0, 6000));
+  data::ConcatSource src(std::move(parts), "train.data");
+  int64_t s1 = 0, s2 = 0;
+  const std::vector<std::string> all{"train.source=all"};
+  const at::Tensor one = train_local(src, make_config(own_dir("concat_one"), all), &s1);
+  const at::Tensor two = train_on(world(), src, make_config(shared_dir("concat_two"), all), &s2);
+  EXPECT_EQ(s1, s2);
+  EXPECT_GT(s1, 20) << "both files' training rows";
+  const double d = rel_diff(two, one);
+  EXPECT_LE(d, 1e-6);
+  if (world().rank() == 0) std::printf("trial + log: %lld steps, max |2 ranks - 1 rank| / max |1 rank| = %.3g\n",
+                                       (long long)s1, d);
+  std::vector<std::string> det = all;
+  det.insert(det.end(), {"train.dtype=float64", "dist.deterministic=true"});
+  const at::Tensor one_det = train_local(src, make_config(own_dir("concat_det_one"), det));
+  const at::Tensor two_det = train_on(world(), src, make_config(shared_dir("concat_det_two"), det));
+  EXPECT_TRUE(torch::equal(one_det, two_det)) << "max diff " << (one_det - two_det).abs().max().item<double>();
 }
 
 TEST_F(DistTrain, UnevenShardsPadAndFinishOnEveryRank) {

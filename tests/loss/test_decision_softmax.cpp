@@ -187,7 +187,7 @@ TEST(DecisionSoftmax, RegisteredByNameWithTheirHooks) {
   auto pll = make("  name: pll\n");
   EXPECT_EQ(pll->name(), "pll");
   EXPECT_TRUE(pll->lambda_budgets().empty());
-  EXPECT_EQ(make("  name: merl\n")->name(), "merl");
+  EXPECT_EQ(make("  name: merl\n  tau: 0.5\n")->name(), "merl");
   auto ppl = make("  name: ppl\n  budgets: [0.2, 0.5]\n");
   EXPECT_EQ(ppl->name(), "ppl");
   EXPECT_EQ(ppl->lambda_budgets(), (std::vector<double>{0.2, 0.5}));
@@ -213,8 +213,7 @@ TEST(Pll, MatchesTheFormulaByHand) {
         const double expect =
             decision_by_hand(b, s, lams, 1.0, ipw, false) + alpha * tsm->compute(b, s, {}).item<double>();
         EXPECT_NEAR(make("  name: pll\n" + keys)->compute(b, s, {}).item<double>(), expect, 1e-13);
-        // merl at τ = 1 is pll; at another τ the formula by hand with that τ.
-        EXPECT_NEAR(make("  name: merl\n  tau: 1\n" + keys)->compute(b, s, {}).item<double>(), expect, 1e-13);
+        // merl: the same formula with its temperature τ (τ = 1 would be pll, which merl refuses).
         const double expect_tau =
             decision_by_hand(b, s, lams, 0.25, ipw, false) + alpha * tsm->compute(b, s, {}).item<double>();
         EXPECT_NEAR(make("  name: merl\n  tau: 0.25\n" + keys)->compute(b, s, {}).item<double>(), expect_tau, 1e-13);
@@ -231,11 +230,14 @@ TEST(Merl, PresetsSetTheTemperatureAndWeighting) {
   Batch b = random_batch(9, 3, 5, 1);
   Scores s = random_scores(9, 3, 6);
   auto value = [&](const std::string& body) { return make(body)->compute(b, s, {}).item<double>(); };
-  // The paper preset: Λ = [0.1, 0.5, 1], α = 1, IPW, τ = 1 (= pll).
-  EXPECT_NEAR(value("  name: merl\n"), value("  name: pll\n"), 1e-14);
-  EXPECT_NEAR(value("  name: merl\n"), value("  name: merl\n  preset: none\n  lambdas: [0.1, 0.5, 1.0]\n  alpha: 1\n"
-                                             "  weighting: ipw\n  tau: 1\n"),
+  // The paper preset: Λ = [0.1, 0.5, 1], α = 1, IPW; τ has no default there (it must suit the scores' scale), and
+  // τ = 1 is refused: it is pll.
+  EXPECT_NEAR(value("  name: merl\n  tau: 0.4\n"),
+              value("  name: merl\n  preset: none\n  lambdas: [0.1, 0.5, 1.0]\n  alpha: 1\n  weighting: ipw\n"
+                    "  tau: 0.4\n"),
               1e-14);
+  EXPECT_NE(config_error("  name: merl\n").find("loss.tau is required for merl"), std::string::npos);
+  EXPECT_NE(config_error("  name: merl\n  tau: 1\n").find("makes merl exactly pll"), std::string::npos);
   // The reference preset: Λ = [0.1], α = 0, raw labels, τ = 5 (the DFCL notebook).
   EXPECT_NEAR(value("  name: merl\n  preset: reference\n"), decision_by_hand(b, s, {0.1}, 5.0, false, false), 1e-14);
   EXPECT_NEAR(value("  name: merl\n  preset: reference\n"),
@@ -417,7 +419,7 @@ TEST(Merl, SmallTauApproachesTheArgmaxPolicy) {
   hard /= N;
   ASSERT_GT(std::abs(hard), 0.05);
   std::vector<double> gaps;
-  for (double tau : {1.0, 0.02, 1e-3}) {
+  for (double tau : {2.0, 0.02, 1e-3}) {
     auto L = make("  name: merl\n  lambdas: [0.5]\n  alpha: 0\n  tau: " + std::to_string(tau) + "\n");
     const double v = L->compute(b, s, {}).item<double>();
     const double gap = std::abs(v - hard);
@@ -540,7 +542,7 @@ TEST(DecisionSoftmax, BadConfigErrorsNameTheKey) {
                         Case{"  name: pll\n  alpha: -1\n", "loss.alpha"},
                         Case{"  name: merl\n  weighting: both\n", "loss.weighting"},
                         Case{"  name: ppl\n  budgets: [1]\n  preset: bidfcl\n", "loss.preset"},
-                        Case{"  name: merl\n  taus: 2\n", "loss.taus"}}) {
+                        Case{"  name: merl\n  tau: 2\n  taus: 2\n", "loss.taus"}}) {
     SCOPED_TRACE(c.body);
     const std::string msg = config_error(c.body);
     EXPECT_NE(msg.find(c.key), std::string::npos) << "message: " << msg;

@@ -12,6 +12,7 @@
 #include "core/config.h"          // for Config
 #include "core/error.h"           // for ConfigError, DataError
 #include "core/log.h"             // for log::set_level
+#include "data/concat_source.h"   // for ConcatSource
 #include "data/generator.h"       // for Generator
 #include "data/source.h"          // for MemorySource
 #include "dist/communicator.h"    // for make_local_communicator
@@ -271,6 +272,104 @@ TEST_F(TrainerTest, BadConfigsGiveClearErrors) {
     c.set("train.resume=" + dir + "/nope.ckpt");
     expect_error(c, "nope.ckpt");
   }
+}
+
+// A trial file and a log file of one population, read as one dataset (what `train.data: [trial.h5, log.h5]` opens).
+data::ConcatSource trial_and_log(int64_t trial_rows = 4000, int64_t log_rows = 6000) {
+  std::vector<std::unique_ptr<data::RowSource>> parts;
+  for (auto [rct, obs] : {std::pair<int64_t, int64_t>{trial_rows, 0}, {0, log_rows}}) {
+    data::GeneratorConfig g;
+    g.rct_rows = rct, g.observational_rows = obs, g.features = 6, g.arms = 3, g.seed = 7;
+    data::Generator gen(g);
+    data::Table t;
+    gen.fill(0, gen.rows(), t, 1);
+    parts.push_back(std::make_unique<data::MemorySource>(gen.meta(), std::move(t), 1024));
+  }
+  return data::ConcatSource(std::move(parts), "train.data");
+}
+
+TEST_F(TrainerTest, TrialAndLogFromTwoFilesTrainOnBothAndResumeBitwise) {
+  data::ConcatSource src = trial_and_log();
+  const std::vector<std::string> all{"train.source=all"};
+  TrainResult full_r;
+  const at::Tensor full = train_once(src, make_config(out_dir("concat_full"), all), &full_r);
+  // Every epoch runs over the training rows of both files (trial rows alone would give 12 batches of 256).
+  int64_t rows = 0;
+  for (int64_t r = 0; r < src.meta().num_rows; ++r) rows += data::SplitSpec{}.of(src.split_key(r)) == data::Split::kTrain;
+  EXPECT_EQ(full_r.steps, 3 * (rows / 256));
+  EXPECT_GT(rows / 256, 20);
+  // Interrupted mid-epoch and resumed: the same parameters, bit for bit.
+  const std::string dir = out_dir("concat_part");
+  std::vector<std::string> part = all;
+  part.push_back("train.max_steps=31");
+  train_once(src, make_config(dir, part));
+  Config cfg = Config::from_string(read_checkpoint(dir + "/last.ckpt").config, "checkpoint");
+  cfg.set("train.max_steps=0");
+  cfg.set("train.resume=" + dir + "/last.ckpt");
+  const at::Tensor resumed = train_once(src, cfg);
+  EXPECT_TRUE(torch::equal(full, resumed)) << "max |diff| " << (full - resumed).abs().max().item<double>();
+  // Trial rows only: other batches, another model.
+  const at::Tensor trial_only = train_once(src, make_config(out_dir("concat_rct")));
+  EXPECT_FALSE(torch::equal(full, trial_only));
+}
+
+TEST_F(TrainerTest, AutoHeadsFitTheLabelsAndTheChoiceTravelsWithTheCheckpoint) {
+  auto src = make_data(3000);
+  const std::string dir = out_dir("heads");
+  // make_config sets cost_output: softplus; the revenue head is auto. The revenue labels are >= 0 and reach 10 and
+  // more, so auto is softplus; the checkpoint's config holds the resolved heads and the loaded net uses them.
+  train_once(src, make_config(dir, {"train.epochs=1"}));
+  const Config ck = Config::from_string(read_checkpoint(dir + "/last.ckpt").config, "checkpoint");
+  EXPECT_EQ(ck.get<std::string>("model.revenue_output", ""), "softplus");
+  EXPECT_EQ(ck.get<std::string>("model.cost_output", ""), "softplus");
+  EXPECT_EQ(load_trained_model(dir + "/last.ckpt").net->config().revenue_output, "softplus");
+  // Binary labels get the sigmoid.
+  data::Table t = src.table();
+  for (auto& y : t.revenue) y = y > 0 ? 1.f : 0.f;
+  for (auto& y : t.cost) y = y > 0 ? 1.f : 0.f;
+  data::MemorySource binary(src.meta(), t, 1024);
+  const std::string bdir = out_dir("heads_binary");
+  train_once(binary, make_config(bdir, {"train.epochs=1", "model.cost_output=auto"}));
+  const Config bck = Config::from_string(read_checkpoint(bdir + "/last.ckpt").config, "checkpoint");
+  EXPECT_EQ(bck.get<std::string>("model.revenue_output", ""), "sigmoid");
+  EXPECT_EQ(bck.get<std::string>("model.cost_output", ""), "sigmoid");
+  // A sigmoid head on revenue of scale 1-10 is an error that names the key, the labels and the fix.
+  auto comm = dist::make_local_communicator();
+  try {
+    Trainer bad(make_config(out_dir("heads_bad"), {"model.revenue_output=sigmoid"}), src, *comm, 1);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("model.revenue_output = sigmoid limits the predicted revenue to (0, 1)"), std::string::npos) << m;
+    EXPECT_NE(m.find("Use model.revenue_output=auto (it picks softplus"), std::string::npos) << m;
+  }
+}
+
+TEST(BestSoFar, AnEpochThatOverspendsNeverReplacesOneThatMeetsTheBudgets) {
+  ValidationConfig eom;  // metric eom, higher is better
+  ValidationConfig loss;
+  loss.metric = SelectMetric::kLoss;
+  ValidationResult meets, over, worse_over;
+  over.meets_budgets = worse_over.meets_budgets = false;
+  over.overspend = 0.5, worse_over.overspend = 2.0;
+  BestSoFar best;
+  EXPECT_TRUE(best.improved_by(over, 1.0, eom)) << "the first validation is the best so far";
+  best.take(meets, 1.20, 1);
+  EXPECT_FALSE(best.improved_by(over, 1.49, eom)) << "higher EOM, but its decisions overspend";
+  EXPECT_TRUE(best.improved_by(meets, 1.21, eom));
+  EXPECT_FALSE(best.improved_by(meets, 1.19, eom));
+  best.take(over, 1.49, 2);  // as if only overspending epochs had been seen
+  EXPECT_TRUE(best.improved_by(meets, 0.9, eom)) << "meeting the budgets beats any overspending EOM";
+  EXPECT_TRUE(best.improved_by(ValidationResult{}, 0.1, eom));
+  EXPECT_FALSE(best.improved_by(worse_over, 9.0, eom)) << "among overspenders the smaller overspend wins";
+  ValidationResult less_over = over;
+  less_over.overspend = 0.1;
+  EXPECT_TRUE(best.improved_by(less_over, 0.5, eom));
+  // Other metrics keep their own order (the loss: lower is better), whatever the spend.
+  BestSoFar by_loss;
+  by_loss.take(meets, 16.5, 1);
+  EXPECT_TRUE(by_loss.improved_by(over, 16.4, loss));
+  EXPECT_FALSE(by_loss.improved_by(meets, 16.6, loss));
 }
 
 }  // namespace
