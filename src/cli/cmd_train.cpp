@@ -53,6 +53,7 @@ int run_train(TrainOptions& o) {
   const int threads = apply_runtime(cfg);
   const train::TrainConfig tc = train::TrainConfig::from(cfg);  // config errors before any I/O
   if (!tc.generate) cfg.mark_used("generate");  // a shared config file may hold the generate section too
+  cfg.mark_used("tune");                        // ... and the tune section (dfcl tune passes its files to every trial)
   // The communicator first: under mpirun/srun every rank joins (and self-tests) before any data is read.
   auto comm = dist::make_communicator(dist::CommOptions::from(cfg), tc.device);
   std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_sources(tc.data, "train.data");

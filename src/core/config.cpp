@@ -306,6 +306,19 @@ std::vector<Config> Config::items(const std::string& key) const {
   return out;
 }
 
+std::vector<std::string> Config::item_texts(const std::string& key) const {
+  const std::string full = prefix_ + key;
+  state_->used.insert(full);
+  YAML::Node n = find(state_->root, full);
+  std::vector<std::string> out;
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (!n.IsSequence())
+    throw ConfigError(fmt::format("config key '{}' ({}) = {} must be a list of values, e.g. [0.001, 0.003, 0.01]",
+                                  full, origin(key), show(n)));
+  for (size_t i = 0; i < n.size(); ++i) out.push_back(show(n[i]));
+  return out;
+}
+
 void Config::mark_used(const std::string& key) const { state_->used.insert(prefix_ + key + ".*"); }
 
 void Config::check_all_used() const {

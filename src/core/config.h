@@ -45,6 +45,9 @@ class Config {
   /// "key.0", "key.1", ...; empty when the key is absent. Throws ConfigError unless every element is a map.
   std::vector<Config> items(const std::string& key) const;
 
+  /// The elements of a list as YAML text, one each (`[0.1, [1, 2], abc]` -> "0.1", "[1, 2]", "abc"): values to pass
+  /// on as `--set key=TEXT`. Empty when the key is absent; ConfigError when it is not a list.
+  std::vector<std::string> item_texts(const std::string& key) const;
   /// Marks a whole subtree as read (sections interpreted elsewhere).
   void mark_used(const std::string& key) const;
   /// Throws ConfigError if any key was never read: "unknown config key 'train.lr' (file.yaml:3); did you mean 'train.lr0'?".

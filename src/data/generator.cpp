@@ -146,7 +146,7 @@ int draw_arm(const std::vector<double>& p, double u, double& prop) {
 }
 
 int draw_softmax(const double* logits, int m, double u, double& prop) {
-  double w[kMaxArms], mx = -1e300, z = 0, acc = 0;
+  double w[kMaxArms] = {}, mx = -1e300, z = 0, acc = 0;
   for (int a = 0; a < m; ++a) mx = std::max(mx, logits[a]);
   for (int a = 0; a < m; ++a) z += (w[a] = std::exp(logits[a] - mx));
   int t = m - 1;

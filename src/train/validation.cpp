@@ -49,6 +49,7 @@ nlohmann::json ValidationResult::to_json() const {
     j["eom"].push_back(e);
   }
   j["meets_budgets"] = meets_budgets;
+  j["overspend"] = overspend;
   j["cost_calibration"] = nlohmann::json::array();
   for (const auto& a : cost_calibration)
     j["cost_calibration"].push_back({{"arm", a.arm}, {"predicted", a.predicted}, {"observed", num(a.observed)}});

@@ -112,7 +112,9 @@ TEST(ConcatSource, TheLoaderSeesEveryTrainingRowOfBothFilesOnce) {
   Table b;
   while (loader.next(b))
     for (int64_t i = 0; i < b.rows; ++i)
-      if (b.weight[i] > 0) EXPECT_TRUE(seen.insert(b.row_id[i]).second) << "row " << b.row_id[i] << " twice";
+      if (b.weight[i] > 0) {
+        EXPECT_TRUE(seen.insert(b.row_id[i]).second) << "row " << b.row_id[i] << " twice";
+      }
   int64_t expect = 0;
   for (int64_t r = 0; r < 8000; ++r) expect += o.split_spec.of(c.split_key(r)) == Split::kTrain;
   EXPECT_EQ(int64_t(seen.size()), expect);
