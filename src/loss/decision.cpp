@@ -38,6 +38,13 @@ DecisionSettings DecisionSettings::from(const Config& s, const std::string& loss
   if (w != "ipw" && w != "raw")
     throw ConfigError(fmt::format("loss.weighting is '{}'; use ipw (1/p_t, the paper) or raw (the reference code)", w));
   d.ipw = w == "ipw";
+  const std::string head = s.get<std::string>("cost_head", "calibrated");
+  if (head != "calibrated" && head != "decision")
+    throw ConfigError(fmt::format("loss.cost_head is '{}'; use calibrated (the decision term moves r_hat only: c_hat "
+                                  "stays a cost prediction the budget can be spent by) or decision (the papers' form: "
+                                  "both heads)",
+                                  head));
+  d.decision_cost = head == "decision";
   d.prediction = FactualTerms::from(s);
   return d;
 }

@@ -32,7 +32,18 @@ struct DecisionSettings {
   double alpha = 1.0;
   bool ipw = true;
   std::string preset = "paper";
+  /// cost_head: calibrated (default) = the decision term moves r_hat only, so c_hat is learned by α·L_PL alone and
+  /// stays a calibrated cost prediction (deployment spends by it; an uncalibrated c_hat overspends budgets); decision
+  /// = the papers' form, both heads get the decision gradient. docs/methods.md, "Why the cost head stays calibrated".
+  bool decision_cost = false;
   FactualTerms prediction;
+  /// The c_hat the decision term reads: detached (a constant of the step) under cost_head: calibrated.
+  at::Tensor decision_cost_scores(const at::Tensor& c_hat) const { return decision_cost ? c_hat : c_hat.detach(); }
+  /// For the fused path: zeroes the decision term's cost gradient under cost_head: calibrated. Call before adding
+  /// α·L_PL's gradient.
+  void drop_decision_cost_grad(at::Tensor& d_c) const {
+    if (!decision_cost) d_c.zero_();
+  }
   /// `lambdas_default` / `alpha_default`: the loss's own defaults under the "paper" preset.
   static DecisionSettings from(const Config& section, const std::string& loss_name);
 };

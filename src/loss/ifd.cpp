@@ -32,7 +32,11 @@ class Ifd : public Loss {
         options_(IfdOptions::from(s, IfdOptions::preset(settings_.preset))),
         prediction_(settings_.prediction) {
     revenue_term_ = s.get<bool>("revenue_term", true);
-    cost_term_ = s.get<bool>("cost_term", settings_.preset != "reference");
+    // The G^c·ĉ half is the decision gradient on the cost head: it follows loss.cost_head (off under calibrated).
+    cost_term_ = s.get<bool>("cost_term", settings_.decision_cost && settings_.preset != "reference");
+    if (cost_term_ && !settings_.decision_cost)
+      throw ConfigError("loss.cost_term = true moves the cost head by the decision gradient, but loss.cost_head is "
+                        "calibrated (the default); set loss.cost_head=decision for the paper's two-term surrogate");
     if (!revenue_term_ && !cost_term_)
       throw ConfigError(
           "loss.revenue_term and loss.cost_term are both false; the IFD surrogate needs at least one "

@@ -39,7 +39,8 @@ class IfdSoftmax : public Loss {
     const std::vector<at::Tensor> gs = estimate(b, s, ctx);
     at::Tensor loss;
     for (size_t k = 0; k < gs.size(); ++k) {
-      at::Tensor term = softmax_node(gs[k], s.r_hat, s.c_hat, settings_.lambdas[k], tau_);
+      at::Tensor term =
+          softmax_node(gs[k], s.r_hat, settings_.decision_cost_scores(s.c_hat), settings_.lambdas[k], tau_);
       loss = loss.defined() ? loss + term : term;
     }
     if (settings_.alpha > 0) loss = loss + prediction_.compute(b, s, ctx) * settings_.alpha;
@@ -57,6 +58,7 @@ class IfdSoftmax : public Loss {
     for (size_t k = 0; k < gs.size(); ++k)
       v.add_(softmax_node_grad(gs[k], s.r_hat, s.c_hat, settings_.lambdas[k], tau_, d_r, d_c));
     value = v.to(s.r_hat.scalar_type());
+    settings_.drop_decision_cost_grad(d_c);
     if (settings_.alpha > 0) prediction_.accumulate(b, s, ctx, settings_.alpha, value, d_r, d_c);
     return true;
   }

@@ -71,8 +71,9 @@ class Pifd : public Loss {
     const std::vector<at::Tensor> gs = estimate(b, s, ctx, lams);
     at::Tensor loss;
     for (size_t k = 0; k < gs.size(); ++k) {
-      at::Tensor term = softmax_node_ ? softmax_node(gs[k], s.r_hat, s.c_hat, lams[k], tau_)
-                                      : -(gs[k].to(s.r_hat.scalar_type()) * (s.r_hat - s.c_hat * lams[k])).sum();
+      const at::Tensor c = settings_.decision_cost_scores(s.c_hat);
+      at::Tensor term = softmax_node_ ? softmax_node(gs[k], s.r_hat, c, lams[k], tau_)
+                                      : -(gs[k].to(s.r_hat.scalar_type()) * (s.r_hat - c * lams[k])).sum();
       loss = loss.defined() ? loss + term : term;
     }
     if (settings_.alpha > 0) loss = loss + prediction_.compute(b, s, ctx) * settings_.alpha;
@@ -99,6 +100,7 @@ class Pifd : public Loss {
       }
     }
     value = v.to(s.r_hat.scalar_type());
+    settings_.drop_decision_cost_grad(d_c);
     if (settings_.alpha > 0) prediction_.accumulate(b, s, ctx, settings_.alpha, value, d_r, d_c);
     return true;
   }

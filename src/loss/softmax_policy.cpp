@@ -58,7 +58,7 @@ at::Tensor SoftmaxPolicyLoss::compute(const model::Batch& b, const model::Scores
   at::Tensor loss;
   for (const Term& term : ts) {
     // log p_t from log_softmax (stable for any τ), then p_t = exp(log p_t).
-    const at::Tensor a = (s.r_hat - term.lambda * s.c_hat) / tau_;
+    const at::Tensor a = (s.r_hat - term.lambda * settings_.decision_cost_scores(s.c_hat)) / tau_;
     const at::Tensor p_t = at::log_softmax(a, 1).gather(1, t1).squeeze(1).exp();
     const at::Tensor l = -(term.gain * p_t).sum();
     loss = loss.defined() ? loss + l : l;
@@ -88,6 +88,7 @@ bool SoftmaxPolicyLoss::value_and_grad(const model::Batch& b, const model::Score
     d_r.add_(da, 1.0 / tau_);
     d_c.add_(da, -term.lambda / tau_);
   }
+  settings_.drop_decision_cost_grad(d_c);
   if (settings_.alpha > 0) PredictionTerm(settings_.prediction).accumulate(b, s, ctx, settings_.alpha, value, d_r, d_c);
   return true;
 }

@@ -14,9 +14,15 @@
 
 namespace dfcl::loss_test {
 
-/// The loss a `loss:` section with this body builds ("name: pll\nalpha: 0.5\n").
+/// The loss a `loss:` section with this body builds ("name: pll\nalpha: 0.5\n"). The decision losses' formulas are
+/// checked in the papers' form, where the decision term moves both heads (cost_head: decision), unless the body says
+/// otherwise; dfcl's default (calibrated) has tests of its own (test_decision_softmax.cpp, CostHead.*).
 inline std::unique_ptr<loss::Loss> make(const std::string& body) {
-  return loss::make_loss(Config::from_string("loss:\n" + body).sub("loss"));
+  std::string b = body;
+  for (const char* n : {"pll", "merl", "ppl", "ifd", "ifd_softmax", "pifd"})
+    if (b.find("name: " + std::string(n) + "\n") != std::string::npos && b.find("cost_head") == std::string::npos)
+      b += "  cost_head: decision\n";
+  return loss::make_loss(Config::from_string("loss:\n" + b).sub("loss"));
 }
 
 inline at::TensorOptions f64() { return at::TensorOptions().dtype(at::kDouble); }

@@ -578,3 +578,36 @@ TEST(DecisionSoftmax, CudaMatchesCpu) {
     EXPECT_LE(max_abs(d_cc.cpu() - d_c), 1e-12);
   }
 }
+
+// cost_head: calibrated (dfcl's default): the decision term moves r_hat only, so the cost gradient of every decision
+// loss is exactly α·L_PL's, and the revenue gradient is the papers' form unchanged.
+TEST(CostHead, CalibratedLeavesTheCostGradientToThePredictionTerm) {
+  const int64_t B = 12, M = 3;
+  Batch b = random_batch(B, M, 41, 1);
+  Scores s = random_scores(B, M, 42);
+  LossContext ctx;
+  ctx.arm_propensity = {0.4, 0.3, 0.3};
+  at::Tensor v_tsm, r_tsm, c_tsm;
+  ASSERT_TRUE(make("  name: tsm_sl\n")->value_and_grad(b, s, ctx, v_tsm, r_tsm, c_tsm));
+  for (const std::string body :
+       {"  name: pll\n  alpha: 0.7\n", "  name: merl\n  tau: 0.3\n  alpha: 0.7\n",
+        "  name: ppl\n  budgets: [0.5]\n  alpha: 0.7\n", "  name: ifd\n  alpha: 0.7\n  clip: none\n",
+        "  name: ifd_softmax\n  alpha: 0.7\n  clip: none\n", "  name: pifd\n  budgets: [0.5]\n  alpha: 0.7\n  clip: none\n"}) {
+    SCOPED_TRACE(body);
+    auto cal = make(body + "  cost_head: calibrated\n"), paper = make(body + "  cost_head: decision\n");
+    at::Tensor v1, r1, c1, v2, r2, c2;
+    ASSERT_TRUE(cal->value_and_grad(b, s, ctx, v1, r1, c1));
+    ASSERT_TRUE(paper->value_and_grad(b, s, ctx, v2, r2, c2));
+    EXPECT_LE((c1 - 0.7 * c_tsm).abs().max().item<double>(), 1e-12) << "the cost head learns from L_PL only";
+    EXPECT_LE((r1 - r2).abs().max().item<double>(), 1e-12) << "the revenue head gets the papers' gradient";
+    EXPECT_GT((c2 - 0.7 * c_tsm).abs().max().item<double>(), 1e-6) << "the papers' form moves the cost head too";
+    // compute() under autograd agrees with the fused gradient.
+    at::Tensor r = s.r_hat.clone().requires_grad_(true), c = s.c_hat.clone().requires_grad_(true);
+    cal->compute(b, Scores{r, c}, ctx).backward();
+    EXPECT_LE((c.grad() - c1).abs().max().item<double>(), 1e-10);
+    EXPECT_LE((r.grad() - r1).abs().max().item<double>(), 1e-10);
+  }
+  EXPECT_NE(config_error("  name: pll\n  cost_head: both\n").find("loss.cost_head is 'both'"), std::string::npos);
+  EXPECT_NE(config_error("  name: ifd\n  cost_head: calibrated\n  cost_term: true\n").find("loss.cost_head=decision"),
+            std::string::npos);
+}
