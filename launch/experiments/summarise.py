@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Builds docs/results.md from out/experiments/<bench>/<method>/<seed>/{train,eval}.json (launch/experiments/reproduce.sh).
+"""Builds docs/results.md from out/experiments (launch/experiments/reproduce.sh).
 
-Standard library only. Mean +- 95% CI over seeds uses Student's t (n - 1 degrees of freedom). EOM is normalised per
-seed to that seed's TSM-SL (TSM-SL = 1, as the papers report), then averaged. The hand-written discussion in
-launch/experiments/discussion.md is appended verbatim.
+Usage: summarise.py OUT SEEDS REGIME [REGIME ...]. Standard library only. Reads OUT/<regime>/eval_<seed>.json (every
+method of a seed evaluated together), OUT/<regime>/tune/<method>/tune.json (the tuned values) and the regime configs.
+Mean +- 95% CI over seeds uses Student's t. Regret is paired per seed against TSM-SL (the same seed, the same test
+rows). The hand-written discussion, launch/experiments/discussion.md, is appended verbatim.
 """
 import json
 import math
@@ -13,12 +14,13 @@ import statistics
 import sys
 import time
 
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 NAMES = {
-    "tsm_sl": "TSM-SL", "drp": "DRP", "dhcl": "DHCL", "dfcl_pl": "DFCL-PL", "dfcl_mer": "DFCL-MER",
-    "dfcl_ifd": "DFCL-IFD", "dfcl_ppl": "DFCL-PPL", "dfcl_pifd": "DFCL-PIFD",
+    "tsm_sl": "TSM-SL", "tsm_sl_eom": "TSM-SL, EOM-selected", "dhcl": "DHCL", "dfcl_pl": "DFCL-PL",
+    "dfcl_mer": "DFCL-MER", "dfcl_ifd": "DFCL-IFD", "dfcl_ppl": "DFCL-PPL", "dfcl_pifd": "DFCL-PIFD",
 }
-ORDER = ["tsm_sl", "drp", "dhcl", "dfcl_pl", "dfcl_mer", "dfcl_ifd", "dfcl_ppl", "dfcl_pifd"]
+ORDER = ["tsm_sl", "tsm_sl_eom", "dhcl", "dfcl_pl", "dfcl_mer", "dfcl_ifd", "dfcl_ppl", "dfcl_pifd"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def ci(values):
@@ -28,131 +30,155 @@ def ci(values):
     m = statistics.fmean(values)
     if len(values) < 2:
         return m, float("nan"), len(values)
-    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
-    return m, half, len(values)
+    return m, T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values)), len(values)
 
 
-def fmt(c, digits=4):
+def fmt(c, digits=4, sign=False):
     if c is None:
         return "-"
-    m, h, n = c
-    return f"{m:.{digits}f} ± {h:.{digits}f}" if math.isfinite(h) else f"{m:.{digits}f}"
+    m, h, _ = c
+    s = f"{m:+.{digits}f}" if sign else f"{m:.{digits}f}"
+    return f"{s} ± {h:.{digits}f}" if math.isfinite(h) else s
 
 
-def load(out, bench, method, seed):
-    d = os.path.join(out, bench, method, str(seed))
-    try:
-        with open(os.path.join(d, "eval.json")) as f:
-            ev = json.load(f)
-        with open(os.path.join(d, "train.json")) as f:
-            tr = json.load(f)
-    except FileNotFoundError:
+def regime_comment(regime):
+    lines = []
+    with open(os.path.join(ROOT, "configs/experiments/regimes", regime + ".yaml")) as f:
+        for line in f:
+            if not line.startswith("#"):
+                break
+            lines.append(line[1:].strip())
+    return " ".join(lines)
+
+
+def method_of(path):
+    return path.rstrip("/").split("/")[-3]  # .../<regime>/<method>/<seed>/best.ckpt
+
+
+def load_regime(out, regime, seeds):
+    per = {}  # method -> list over seeds of the scorer JSON
+    meta = None
+    for s in range(1, seeds + 1):
+        p = os.path.join(out, regime, f"eval_{s}.json")
+        if not os.path.exists(p):
+            continue
+        ev = json.load(open(p))
+        meta = ev
+        for name, sc in ev["scorers"].items():
+            key = name if name in ("oracle", "random") else method_of(name)
+            per.setdefault(key, {})[s] = sc
+    return meta, per
+
+
+def tuned(out, regime, method):
+    p = os.path.join(out, regime, "tune", method, "tune.json")
+    if not os.path.exists(p):
         return None
-    sc = ev["scorers"][ev["scores"]]
-    return ev, sc, tr
+    t = json.load(open(p))
+    return t["best"]["overrides"], len(t["trials"]), sum(1 for x in t["trials"] if x["status"] == "ok")
 
 
-def bench_rows(out, bench, seeds):
-    methods = [m for m in ORDER if os.path.isdir(os.path.join(out, bench, m))]
-    runs = {m: [load(out, bench, m, s) for s in range(1, seeds + 1)] for m in methods}
-    return methods, runs
-
-
-def table_m5(out, seeds):
-    methods, runs = bench_rows(out, "synthetic_m5", seeds)
-    if "tsm_sl" not in runs:
-        return "(not run)\n"
-    budgets = None
-    for r in runs["tsm_sl"]:
-        if r:
-            budgets = r[0]["budgets"]
-            break
-    head = "| method | " + " | ".join(f"EOM @ {b:g} (TSM-SL = 1)" for b in budgets) + \
-        " | mean regret | " + " | ".join(f"true revenue @ {b:g}" for b in budgets) + " | revenue MSE |\n"
-    head += "|---" * (2 + 2 * len(budgets) + 1) + "|\n"
-    lines = []
-    for m in methods:
-        eom = [[] for _ in budgets]
-        tru = [[] for _ in budgets]
-        reg, mse = [], []
-        for s, r in enumerate(runs[m]):
-            base = runs["tsm_sl"][s]
-            if not r or not base:
-                continue
-            sc, bsc = r[1], base[1]
-            for k in range(len(budgets)):
-                eom[k].append(sc["eom"][k]["revenue"] / bsc["eom"][k]["revenue"])
-                if "oracle" in sc:
-                    tru[k].append(sc["oracle"][k]["true_revenue"])
-            if "oracle" in sc:
-                reg.append(statistics.fmean(o["regret"] for o in sc["oracle"]))
-            if "prediction" in sc:
-                mse.append(sc["prediction"]["revenue"]["mse"])
-        lines.append(f"| {NAMES[m]} | " + " | ".join(fmt(ci(e)) for e in eom) + f" | {fmt(ci(reg))} | " +
-                     " | ".join(fmt(ci(t)) for t in tru) + f" | {fmt(ci(mse), 3)} |")
-    return head + "\n".join(lines) + "\n"
-
-
-def table_binary(out, seeds, benches):
-    head = "| method | " + " | ".join(f"AUCC, {b}" for b in benches) + " | " + \
-        " | ".join(f"EOM vs TSM-SL, {b}" for b in benches) + " | mean regret, synthetic_m2 |\n"
-    head += "|---" * (1 + 2 * len(benches) + 1) + "|\n"
-    all_methods = [m for m in ORDER if any(os.path.isdir(os.path.join(out, b, m)) for b in benches)]
-    lines = []
-    for m in all_methods:
-        auccs, eoms, reg = [], [], []
-        for b in benches:
-            _, runs = bench_rows(out, b, seeds)
-            vals, rel = [], []
-            for s, r in enumerate(runs.get(m, [])):
-                base = runs.get("tsm_sl", [None] * seeds)[s]
-                if not r:
-                    continue
-                sc = r[1]
-                if sc.get("aucc"):
-                    vals.append(sc["aucc"]["value"])
-                if base:
-                    bsc = base[1]
-                    rel.append(statistics.fmean(sc["eom"][k]["revenue"] / bsc["eom"][k]["revenue"]
-                                                for k in range(len(sc["eom"]))))
-                if b == "synthetic_m2" and "oracle" in sc:
-                    reg.append(statistics.fmean(o["regret"] for o in sc["oracle"]))
-            auccs.append(fmt(ci(vals)))
-            eoms.append(fmt(ci(rel)))
-        lines.append(f"| {NAMES[m]} | " + " | ".join(auccs) + " | " + " | ".join(eoms) + f" | {fmt(ci(reg))} |")
-    return head + "\n".join(lines) + "\n"
+def section(out, regime, seeds, summary):
+    meta, per = load_regime(out, regime, seeds)
+    if meta is None:
+        return f"## {regime}\n\nNot run.\n"
+    budgets = meta["budgets"]
+    base = per.get("tsm_sl", {})
+    lines = [f"## {regime}", "", regime_comment(regime), "",
+             f"Test split: {meta['rows_evaluated']:,} trial rows, {meta['arms']} arms; budgets per user "
+             f"{', '.join(f'{b:g}' for b in budgets)}; lambda calibrated on all {meta['budget_calibration']['calibration_rows']:,} "
+             f"trial rows by their IPW spend. Seeds: {len(base)}.", ""]
+    head = "| method | " + " | ".join(f"regret @ {b:g}" for b in budgets) + \
+           " | mean regret | paired Δ vs TSM-SL | seeds better | EOM vs TSM-SL | worst true-spend error |"
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    worst_all = 0.0
+    for m in ORDER + ["random"]:
+        if m not in per:
+            continue
+        runs = per[m]
+        cells = []
+        for k in range(len(budgets)):
+            cells.append(fmt(ci([runs[s]["oracle"][k]["regret"] for s in runs])))
+        means = {s: statistics.fmean(o["regret"] for o in runs[s]["oracle"]) for s in runs}
+        diffs = [means[s] - statistics.fmean(o["regret"] for o in base[s]["oracle"]) for s in runs if s in base]
+        better = sum(1 for d in diffs if d < 0)
+        eom = [statistics.fmean(runs[s]["eom"][k]["revenue"] / base[s]["eom"][k]["revenue"] for k in range(len(budgets)))
+               for s in runs if s in base]
+        # Calibration error where lambda reached the budget; a budget the decisions cannot spend (lambda = 0 spends
+        # less: the scorer sees no arm worth its cost) is counted apart.
+        spend = [abs(o["decisions_true_cost"] / o["budget"] - 1) for s in runs
+                 for o, e in zip(runs[s]["oracle"], runs[s]["eom"]) if e["matched"] or e["cost"] > e["budget"]]
+        short = sum(1 for s in runs for e in runs[s]["eom"] if not e["matched"] and e["cost"] < e["budget"])
+        worst = max(spend) if spend else float("nan")
+        if m != "random":
+            worst_all = max(worst_all, worst)
+        is_base = m == "tsm_sl"
+        lines.append(f"| {NAMES.get(m, m)} | " + " | ".join(cells) + f" | {fmt(ci(list(means.values())))} | "
+                     f"{'-' if is_base else fmt(ci(diffs), sign=True)} | {'-' if is_base else f'{better}/{len(diffs)}'} | "
+                     f"{fmt(ci(eom))} | {100 * worst:.1f}%{f' ({short} unspendable)' if short else ''} |")
+        if m in NAMES and not is_base:
+            summary.setdefault(m, {})[regime] = (ci(diffs), better, len(diffs))
+    lines += ["", f"Worst deviation of any method's true spend from its budget here: {100 * worst_all:.2f}%.", ""]
+    # The tuned values.
+    lines += ["Tuned values (8 random trials each, tuning seed 100):", ""]
+    for m in ORDER:
+        t = tuned(out, regime, m if m != "tsm_sl_eom" else "tsm_sl")
+        if t is None or m == "tsm_sl_eom":
+            continue
+        lines.append(f"- {NAMES[m]}: {', '.join(t[0])} ({t[2]}/{t[1]} trials ran)")
+    lines.append("")
+    return "\n".join(lines), worst_all
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "out/experiments"
-    seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    here = os.path.dirname(os.path.abspath(__file__))
-    print("# Reproduction: decision-focused losses against the two-stage baseline\n")
-    print("Produced by `launch/experiments/reproduce.sh` (tables: `launch/experiments/summarise.py`; discussion: "
-          "`launch/experiments/discussion.md`). Every number is mean ± 95% CI (Student t) over "
-          f"{seeds} seeds (seed = initialisation and shuffling; the data and the split are fixed). Machine: "
-          f"{platform.machine()} {os.cpu_count()} vCPU ({platform.platform()}), generated "
-          f"{time.strftime('%Y-%m-%d')}.\n")
-    print("Protocol: per seed, TSM-SL trains 10 epochs (Adam 3e-3, cosine) and keeps its best validation loss; DHCL "
-          "and DRP train from scratch the same way and keep their best validation decision metric; the DFCL "
-          "variants fine-tune the seed's TSM-SL model for 5 epochs (Adam 1e-3) with α = 1 and keep their best "
-          "validation EOM (M = 5) or AUCC (M = 2). All are evaluated on the test split's RCT rows (10% of the "
-          "trial; 30% for Hillstrom), which no run saw. Configs: `configs/experiments/`.\n")
-    print("## Benchmark 1: synthetic, M = 5 (200k RCT rows, 32 features)\n")
-    print("EOM: IPW per-capita revenue at the budget, divided by the same seed's TSM-SL. Regret and true revenue "
-          "come from the generator's true outcome tables (per user, mean over the three budgets for regret). "
-          "Revenue MSE: prediction error of r̂ on the factual arm (decision losses trade some of it away; for "
-          "factor models such as DHCL r̂ is not a revenue prediction).\n")
-    print(table_m5(out, seeds))
-    print("## Benchmark 2: binary (M = 2)\n")
-    print("AUCC with Q = 200 on the test split (ranking by (Δr̂)/(Δĉ), or by the learned factor). synthetic_m2: "
-          "the generator with arms {control, coupon 1}, 200k RCT rows; hillstrom_m2: Hillstrom "
-          "{No E-Mail, Mens E-Mail}, revenue = conversion, cost = visit (12.8k test rows with ~110 conversions: wide CIs).\n")
-    print(table_binary(out, seeds, ["synthetic_m2", "hillstrom_m2"]))
-    disc = os.path.join(here, "discussion.md")
+    out, seeds, regimes = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    summary, sections, worst = {}, [], 0.0
+    for r in regimes:
+        text, w = section(out, r, seeds, summary)
+        sections.append(text)
+        worst = max(worst, w)
+    doc = ["# Reproduction: decision-focused losses against a correctly configured, equally tuned two-stage baseline", "",
+           "Produced by `launch/experiments/reproduce.sh` (tables: `launch/experiments/summarise.py`; discussion: "
+           "`launch/experiments/discussion.md`). Machine: "
+           f"{platform.machine()} {os.cpu_count()} vCPU ({platform.platform()}), generated {time.strftime('%Y-%m-%d')}.", "",
+           "**Protocol.** Every regime is a synthetic trial whose true outcome tables are known. Every method gets the "
+           "same tuning budget: `dfcl tune`, 8 random trials over the learning rate (3e-4 to 3e-2, log), the epochs "
+           "(5, 10, 20) and its own keys (α in [0.1, 10] for the DFCL losses; τ in [0.03, 3] for MER and PPL; h in "
+           "[0.03, 1] for IFD and PIFD), on a tuning seed of its own. TSM-SL is a prediction model and is selected on "
+           "its validation loss; the decision-focused methods are selected on validation EOM at equal (IPW) spend, as "
+           "the papers do (and TSM-SL selected that way is shown too). Output heads are `auto` (softplus on every "
+           "regime's labels); the DFCL losses keep the cost head calibrated (`cost_head: calibrated`, docs/methods.md) "
+           "and fine-tune each seed's TSM-SL model; DHCL trains from scratch. Seeds 1 to 5 (initialisation and "
+           "shuffling; the data are fixed). All methods of a seed are evaluated together on the test split: λ is set "
+           "for each budget by the IPW spend on the trial rows (`budget_calibration: trial`) and the decisions are "
+           "judged on the test rows.", "",
+           "**Regret** (per user, lower is better) is the oracle's true revenue at the budget minus the method's, with "
+           "the method's ranking stopped where its true spend meets the budget (docs/metrics.md), from the true "
+           "tables. **Paired Δ** is the method's mean regret over the budgets minus TSM-SL's on the same seed (negative "
+           "= better than TSM-SL), mean ± 95% CI over seeds. **EOM vs TSM-SL** is the IPW revenue at the budgets, "
+           "relative to TSM-SL. **True-spend error** is |true spend / budget − 1| of the trial-calibrated decisions, where "
+           "λ reaches the budget; a budget a method cannot spend (its decisions at λ = 0 spend less: no further arm is "
+           "worth its cost to it) is counted as unspendable instead.",
+           "", f"Across every regime, method, seed and budget that λ reaches, the true spend of the trial-calibrated "
+           f"decisions lies within {100 * worst:.2f}% of the budget.", ""]
+    # The overview.
+    doc += ["## Overview: paired regret against TSM-SL (negative = the method beats the two-stage baseline)", ""]
+    head = "| method | " + " | ".join(regimes) + " |"
+    doc += [head, "|" + "---|" * (len(regimes) + 1)]
+    for m in ORDER:
+        if m not in summary:
+            continue
+        cells = []
+        for r in regimes:
+            c = summary[m].get(r)
+            cells.append("-" if c is None else f"{fmt(c[0], sign=True)} ({c[1]}/{c[2]})")
+        doc.append(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
+    doc += ["", "(in brackets: seeds on which the method's regret is below TSM-SL's)", ""]
+    doc += sections
+    disc = os.path.join(ROOT, "launch/experiments/discussion.md")
     if os.path.exists(disc):
-        with open(disc) as f:
-            print(f.read())
+        doc += [open(disc).read()]
+    print("\n".join(doc))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ int run_generate(const CommonOptions& o) {
   const std::string output = cfg.get<std::string>("generate.output", "synthetic.h5");
   const bool in_memory = cfg.get<bool>("generate.in_memory", false);
   data::WriteOptions wo = data::write_options_from(cfg.sub("io"), threads);
+  // A run's config file may carry the generate section of its data (configs/experiments/regimes/): its training
+  // sections are for dfcl train and tune.
+  for (const char* s : {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "tune"}) cfg.mark_used(s);
   cfg.check_all_used();
 
   data::Generator gen(gc);
