@@ -6,7 +6,7 @@
 #include <fmt/format.h>  // for fmt::format
 
 #include "core/rng.h"        // for Rng
-#include "data/generator.h"  // for Family, GeneratorConfig, draw_arm, draw_softmax, finish_row
+#include "data/generator.h"  // for Family, GeneratorConfig, draw_assignment, finish_row
 
 namespace dfcl::data::detail {
 namespace {
@@ -82,19 +82,8 @@ class Marketing final : public Family {
     // Assignment: RCT rows draw from fixed propensities; observational rows from a softmax policy that
     // gives the pricier arms to users with a high gain and base index (selection bias).
     const bool rct = i < cfg_.rct_rows;
-    const double u = r.uniform();
     double prop = 0;
-    int t;
-    if (rct) {
-      t = draw_arm(cfg_.rct_propensity, u, prop);
-    } else {
-      double lg[kMaxArms];
-      for (int a = 0; a < M; ++a) {
-        double frac = double(a) / (M - 1);
-        lg[a] = cfg_.logging_strength * frac * (s_gain + s_base) / std::sqrt(2.0) - 0.5 * frac;
-      }
-      t = draw_softmax(lg, M, u, prop);
-    }
+    const int t = draw_assignment(cfg_, rct, s_gain + s_base, r.uniform(), prop);
     // Observed outcomes: zero-inflated, log-normal spend with mean rv[t]; cost paid if the coupon is redeemed.
     const double sig = cfg_.revenue_noise;
     double buy = r.uniform(), eps = r.normal(), redeem = r.uniform();

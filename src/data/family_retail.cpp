@@ -8,7 +8,7 @@
 #include <fmt/format.h>  // for fmt::format
 
 #include "core/rng.h"        // for Rng
-#include "data/generator.h"  // for Family, GeneratorConfig, draw_arm, draw_softmax, finish_row
+#include "data/generator.h"  // for Family, GeneratorConfig, draw_assignment, finish_row
 
 namespace dfcl::data::detail {
 namespace {
@@ -76,19 +76,8 @@ class Retail final : public Family {
     // Assignment: the trial's fixed propensities, or a log policy that gives bigger coupons to affluent, engaged users
     // (whose baskets are large whatever they get: naive per-arm means overstate the big coupons).
     const bool rct = i < cfg_.rct_rows;
-    const double u = r.uniform();
     double prop = 0;
-    int t;
-    if (rct) {
-      t = draw_arm(cfg_.rct_propensity, u, prop);
-    } else {
-      double lg[kMaxArms];
-      for (int k = 0; k < M; ++k) {
-        const double frac = double(k) / (M - 1);
-        lg[k] = cfg_.logging_strength * frac * (a + e) / std::sqrt(2.0) - 0.5 * frac;
-      }
-      t = draw_softmax(lg, M, u, prop);
-    }
+    const int t = draw_assignment(cfg_, rct, a + e, r.uniform(), prop);
     // Observed: a purchase with probability purchase_rate, log-normal spend around r_t; the coupon's value is paid
     // when it is redeemed.
     const double sig = cfg_.revenue_noise, pi = cfg_.purchase_rate;

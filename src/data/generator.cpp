@@ -132,30 +132,28 @@ void Generator::fill(int64_t begin, int64_t count, Table& out, int threads) cons
 
 namespace detail {
 
-int draw_arm(const std::vector<double>& p, double u, double& prop) {
-  const int m = int(p.size());
-  double acc = 0;
+int draw_assignment(const GeneratorConfig& c, bool rct, double pair, double u, double& prop) {
+  const int m = c.arms;
+  double w[kMaxArms] = {}, acc = 0;
+  if (rct) {
+    for (int a = 0; a < m; ++a) w[a] = c.rct_propensity[size_t(a)];
+  } else {
+    double mx = -1e300, z = 0;
+    for (int a = 0; a < m; ++a) {
+      const double frac = double(a) / (m - 1);
+      w[a] = c.logging_strength * frac * pair / std::sqrt(2.0) - 0.5 * frac;
+      mx = std::max(mx, w[a]);
+    }
+    for (int a = 0; a < m; ++a) z += (w[a] = std::exp(w[a] - mx));
+    for (int a = 0; a < m; ++a) w[a] /= z;
+  }
   int t = m - 1;
   for (int a = 0; a < m; ++a)
-    if (u < (acc += p[size_t(a)])) {
+    if (u < (acc += w[a])) {
       t = a;
       break;
     }
-  prop = p[size_t(t)];
-  return t;
-}
-
-int draw_softmax(const double* logits, int m, double u, double& prop) {
-  double w[kMaxArms] = {}, mx = -1e300, z = 0, acc = 0;
-  for (int a = 0; a < m; ++a) mx = std::max(mx, logits[a]);
-  for (int a = 0; a < m; ++a) z += (w[a] = std::exp(logits[a] - mx));
-  int t = m - 1;
-  for (int a = 0; a < m; ++a)
-    if (u < (acc += w[a] / z)) {
-      t = a;
-      break;
-    }
-  prop = w[t] / z;
+  prop = w[t];
   return t;
 }
 

@@ -58,10 +58,11 @@ class Family {
 std::unique_ptr<Family> make_marketing_family(const GeneratorConfig& c);  // family_marketing.cpp
 std::unique_ptr<Family> make_retail_family(const GeneratorConfig& c);     // family_retail.cpp
 
-/// What every family shares: the trial's arm draw, the logging policy's softmax draw, and the row's bookkeeping.
-/// `u` is a uniform draw; returns the arm and writes its probability to `prop`.
-int draw_arm(const std::vector<double>& p, double u, double& prop);
-int draw_softmax(const double* logits, int m, double u, double& prop);
+/// What every family shares: the arm of a row and the row's bookkeeping. A trial row draws from rct_propensity; a log
+/// row from the logging policy P(t = j) proportional to exp(logging_strength (j/(M-1)) pair / sqrt(2) - 0.5 j/(M-1)),
+/// which gives the pricier arms to users whose `pair` (the sum of two standardised traits or indices) is high. `u` is
+/// a uniform draw; returns the arm and writes its probability to `prop`.
+int draw_assignment(const GeneratorConfig& c, bool rct, double pair, double u, double& prop);
 void finish_row(Table& out, int64_t j, int64_t i, bool rct, int arm, double revenue, double cost, double prop);
 }  // namespace detail
 
