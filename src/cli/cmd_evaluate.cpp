@@ -8,271 +8,32 @@
 
 #include <algorithm>  // for std::max, std::find, std::sort
 #include <cmath>      // for std::isfinite
-#include <limits>     // for std::numeric_limits
 #include <memory>     // for std::unique_ptr, std::shared_ptr
 
 #include "cli/command.h"          // for Registrar, CommonOptions
-#include "core/error.h"           // for ConfigError, DataError
+#include "cli/evaluate_input.h"   // for EvaluateSettings, Models, EvaluatedRows, Scorer
+#include "core/error.h"           // for ConfigError
 #include "core/log.h"             // for log::info
 #include "core/progress.h"        // for Progress
 #include "data/generator.h"       // for Generator
-#include "data/loader.h"          // for SplitSpec, parse_split
 #include "data/source.h"          // for open_sources, MemorySource
 #include "metrics/aucc.h"         // for Aucc, roi_scores
 #include "metrics/bootstrap.h"    // for bootstrap_eom, bootstrap_at, bootstrap_aucc
 #include "metrics/cost_curve.h"   // for cost_curve
-#include "metrics/eom.h"          // for eom_curve, normalise_eom
+#include "metrics/eom.h"          // for eom_at, normalise_eom
 #include "metrics/oracle.h"       // for Oracle, true_value
 #include "metrics/prediction.h"   // for prediction_metrics
-#include "metrics/score_file.h"   // for read_score_file
-#include "metrics/scorers.h"      // for random_scores, true_roi_scores
-#include "metrics/spend.h"        // for BudgetCalibration, judge_at, cost_calibration
+#include "metrics/spend.h"        // for judge_at, cost_calibration
 #include "metrics/svg_plot.h"     // for write_svg
 #include "solver/mckp.h"          // for policy_at
-#include "train/trained_model.h"  // for load_trained_model, predict
 
 namespace dfcl::cli {
 namespace {
 
 using nlohmann::json;
 
-bool is_checkpoint(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".ckpt") == 0; }
-
 // Finite numbers as they are, NaN as null (JSON has no NaN).
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-struct Settings {
-  std::vector<std::string> data;
-  bool generate = false;
-  data::GeneratorConfig gen;
-  std::vector<std::string> scores;
-  std::vector<double> budgets;
-  std::string split_name;  // as configured: auto, all, train, validation, test
-  data::Split split = data::Split::kTest;
-  data::SplitSpec split_spec;
-  bool split_spec_given = false;
-  std::string calibration_name;  // budget_calibration as configured
-  metrics::BudgetCalibration calibration = metrics::BudgetCalibration::kTrial;
-  std::string calibration_split_name;  // evaluated | all | train | validation | test
-  bool design_propensity = false;
-  int quantiles = 200;
-  metrics::BootstrapOptions boot;
-  std::string reference;
-  std::string plot;
-  int64_t curve_points = 400;
-};
-
-Settings read_settings(const Config& cfg, int threads) {
-  Settings s;
-  s.data = cfg.get_strings("evaluate.data");
-  s.generate = cfg.get<bool>("evaluate.generate", false);
-  if (s.generate) s.gen = data::GeneratorConfig::from(cfg.sub("generate"));
-  if (s.generate == !s.data.empty())
-    throw ConfigError(
-        "evaluate: give exactly one of evaluate.data=FILE.h5 (or a list of files, read as one dataset) or "
-        "evaluate.generate=true (with generate.* keys for the population)");
-  s.scores = cfg.get_strings("evaluate.scores");
-  if (s.scores.empty())
-    throw ConfigError(
-        "evaluate.scores is required: oracle, random, true_roi, a model checkpoint from `dfcl train` (.ckpt), or a "
-        "scores file (.h5 with r_hat and c_hat, N x M float32 in the dataset's row order), or a list of them; pass "
-        "--set evaluate.scores=... or --set evaluate.scores=[a.ckpt,b.ckpt]");
-  for (size_t k = 0; k < s.scores.size(); ++k)
-    for (size_t l = 0; l < k; ++l)
-      if (s.scores[k] == s.scores[l])
-        throw ConfigError(fmt::format("evaluate.scores lists '{}' twice; list each scorer once", s.scores[k]));
-  s.budgets = cfg.get<std::vector<double>>("evaluate.budgets", {});
-  for (double b : s.budgets) metrics::check_budget(b, "evaluate.budgets");
-  s.split_name = cfg.get<std::string>("evaluate.split", "auto");
-  if (s.split_name != "auto") s.split = data::parse_split(s.split_name);
-  s.split_spec_given = cfg.has("evaluate.split_fractions") || cfg.has("evaluate.split_seed");
-  const auto fr = cfg.get<std::vector<double>>("evaluate.split_fractions", {0.8, 0.1});
-  if (fr.size() != 2 || fr[0] < 0 || fr[1] < 0 || fr[0] + fr[1] > 1)
-    throw ConfigError(
-        "evaluate.split_fractions: give [train, validation], each >= 0, summing to <= 1 (test gets the rest)");
-  s.split_spec.train = fr[0], s.split_spec.validation = fr[1];
-  s.split_spec.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.split_seed", 0));
-  s.calibration_name = cfg.get<std::string>("evaluate.budget_calibration", "auto");
-  s.calibration = metrics::parse_budget_calibration(s.calibration_name, true, "evaluate.budget_calibration");
-  s.calibration_split_name = cfg.get<std::string>("evaluate.calibration_split", "evaluated");
-  if (s.calibration_split_name != "evaluated") data::parse_split(s.calibration_split_name);  // checks the name
-  const std::string prop = cfg.get<std::string>("evaluate.propensity", "empirical");
-  if (prop != "empirical" && prop != "design")
-    throw ConfigError(
-        fmt::format("evaluate.propensity is '{}'; use empirical (arm shares of the evaluated rows, as the "
-                    "papers) or design (the dataset's rct_propensity)",
-                    prop));
-  s.design_propensity = prop == "design";
-  s.quantiles = cfg.get<int>("evaluate.quantiles", 200);
-  if (s.quantiles < 1) throw ConfigError(fmt::format("evaluate.quantiles is {}; it must be >= 1", s.quantiles));
-  s.boot.replicates = cfg.get<int>("evaluate.bootstrap", 100);
-  if (s.boot.replicates == 1 || s.boot.replicates < 0)
-    throw ConfigError(
-        fmt::format("evaluate.bootstrap is {}; use 0 (no intervals) or at least 2 replicates", s.boot.replicates));
-  s.boot.level = cfg.get<double>("evaluate.level", 0.95);
-  if (!(s.boot.level > 0 && s.boot.level < 1))
-    throw ConfigError(fmt::format("evaluate.level is {}; a confidence level lies in (0, 1), e.g. 0.95", s.boot.level));
-  s.boot.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.seed", 0));
-  s.boot.threads = threads;
-  s.reference = cfg.get<std::string>("evaluate.reference", "random");
-  s.plot = cfg.get<std::string>("evaluate.plot", "cost_curve.svg");
-  s.curve_points = cfg.get<int64_t>("evaluate.curve_points", 400);
-  if (s.curve_points < 2) throw ConfigError("evaluate.curve_points must be >= 2");
-  return s;
-}
-
-// Checkpoints are loaded once, before any rows are read: what they were trained on decides the default split.
-using Models = std::vector<std::pair<std::string, std::shared_ptr<const train::TrainedModel>>>;
-
-Models load_models(const Settings& st) {
-  Models out;
-  for (const auto& name : st.scores)
-    if (is_checkpoint(name))
-      out.emplace_back(name, std::make_shared<const train::TrainedModel>(train::load_trained_model(name)));
-  return out;
-}
-
-// The split to evaluate and its fractions. With split: auto, a dataset one of the checkpoints trained on is read in its
-// test split (the checkpoint's fractions and seed), and any other dataset whole: a file the models never saw.
-void resolve_split(Settings& st, const Models& models) {
-  const train::TrainedModel* trained = nullptr;  // a checkpoint that trained on one of the evaluated files
-  for (const auto& [name, m] : models)
-    if (!st.generate && data::shares_file(st.data, m->train_files)) {
-      if (trained && (trained->split.train != m->split.train || trained->split.validation != m->split.validation ||
-                      trained->split.seed != m->split.seed))
-        throw ConfigError(fmt::format("{} and {} trained on {} with different train.split_fractions / split_seed, so "
-                                      "no test split is held out from both; evaluate them separately",
-                                      trained->origin, name, fmt::join(st.data, ", ")));
-      trained = m.get();
-    }
-  if (trained && !st.split_spec_given) {
-    st.split_spec = trained->split;
-  } else if (trained && (trained->split.train != st.split_spec.train ||
-                         trained->split.validation != st.split_spec.validation ||
-                         trained->split.seed != st.split_spec.seed)) {
-    log::warn("evaluate.split_fractions / split_seed ({}, {}; seed {}) differ from those {} was trained with ({}, {}; "
-              "seed {}): the evaluated rows may include its training rows. Leave them out to use the checkpoint's",
-              st.split_spec.train, st.split_spec.validation, st.split_spec.seed, trained->origin, trained->split.train,
-              trained->split.validation, trained->split.seed);
-  }
-  if (st.split_name == "auto") {
-    st.split = trained ? data::Split::kTest : data::Split::kAll;
-    log::info("evaluate.split = auto: {}", trained ? fmt::format("the test split ({:.0f}% of the rows), because {} "
-                                                                 "trained on this data",
-                                                                 100 * st.split_spec.fraction(data::Split::kTest),
-                                                                 trained->origin)
-                                                   : std::string("all rows: no checkpoint scored here trained on them"));
-  } else if (!trained && st.split != data::Split::kAll && !models.empty()) {
-    log::warn("evaluate.split = {} scores only {:.0f}% of the rows of {}, although no checkpoint here trained on them; "
-              "evaluate.split=auto (or all) scores every row",
-              st.split_name, 100 * st.split_spec.fraction(st.split), fmt::join(st.data, ", "));
-  }
-  if (trained && st.split == data::Split::kTrain)
-    log::warn("evaluate.split = train: these are {}'s training rows; its numbers here are optimistic", trained->origin);
-}
-
-// The RCT rows of one split (data::read_rct_rows), and where they came from.
-struct Rows {
-  data::Table t;
-  data::Meta meta;
-  std::string name;
-  int64_t n() const { return t.rows; }
-  bool has_truth() const { return t.with_truth; }
-  solver::Scores truth() const { return {n(), meta.num_arms, t.true_revenue.data(), t.true_cost.data()}; }
-};
-
-Rows read_rows(data::RowSource& src, const Settings& st, data::Split split) {
-  Rows rows;
-  rows.meta = src.meta();
-  rows.name = src.name();
-  rows.t = data::read_rct_rows(src, st.split_spec, split, std::numeric_limits<int64_t>::max(),
-                               "evaluate (evaluate.split, evaluate.calibration_split)");
-  return rows;
-}
-
-metrics::RctSample make_sample(const Rows& rows, bool design) {
-  metrics::RctSample s;
-  s.n = rows.n();
-  s.m = rows.meta.num_arms;
-  s.arm = rows.t.treatment.data(), s.revenue = rows.t.revenue.data(), s.cost = rows.t.cost.data();
-  if (design) {
-    if (static_cast<int>(rows.meta.rct_propensity.size()) != s.m)
-      throw DataError(
-          fmt::format("{}: propensity missing: the dataset has no rct_propensity attribute for its {} arms; "
-                      "set evaluate.propensity=empirical or re-import with the trial's probabilities",
-                      rows.name, s.m));
-    s.propensity = rows.meta.rct_propensity;
-  } else {
-    s.propensity = metrics::empirical_propensity(s.arm, s.n, s.m);
-    s.empirical = true;
-  }
-  metrics::validate(s, rows.name);
-  return s;
-}
-
-// One scorer's scores on one set of rows: owned (a table) or a view of the true tables.
-struct Scored {
-  metrics::ScoreTable table;
-  solver::Scores view;
-};
-
-struct Scorer {
-  std::string name, label;
-  std::shared_ptr<const train::TrainedModel> model;
-  bool from_file = false;  // a model or a scores file: prediction metrics apply
-
-  Scored score(const Rows& rows, const Settings& st, int threads) const {
-    Scored s;
-    const int64_t n = rows.n();
-    const int m = rows.meta.num_arms;
-    auto need_truth = [&] {
-      if (!rows.has_truth())
-        throw DataError(fmt::format("evaluate.scores = {} needs the true tables (true_revenue, true_cost), which only "
-                                    "synthetic data has; {} has none: give a scores file instead",
-                                    name, rows.name));
-    };
-    if (name == "oracle") {
-      need_truth();
-      s.view = rows.truth();
-      return s;
-    }
-    if (name == "random") {
-      s.table = metrics::random_scores(n, m, st.boot.seed, threads);
-    } else if (name == "true_roi") {
-      need_truth();
-      s.table = metrics::true_roi_scores(rows.truth(), threads);
-    } else if (model) {
-      model->check_compatible(rows.meta, rows.name);
-      s.table = train::predict(*model, rows.t);
-    } else {
-      s.table = metrics::read_score_file(name, rows.t.row_id, rows.meta.num_rows, m);
-    }
-    s.view = s.table.view();
-    return s;
-  }
-};
-
-Scorer make_scorer(const std::string& name, const Models& models, const Settings& st) {
-  Scorer s;
-  s.name = name;
-  if (name == "oracle") s.label = "oracle (true tables)";
-  else if (name == "random") s.label = fmt::format("random (seed {})", st.boot.seed);
-  else if (name == "true_roi") s.label = "true ROI ranking";
-  else s.label = name, s.from_file = true;
-  for (const auto& [n, m] : models)
-    if (n == name) s.model = m;
-  return s;
-}
-
-std::vector<double> default_budgets(const metrics::RctSample& s) {
-  double top = 0;  // the mean cost of the costliest arm
-  for (int j = 1; j < s.m; ++j) top = std::max(top, metrics::uniform_policy_value(s, j).cost);
-  if (!(top > 0))
-    throw DataError(
-        "evaluate: no treatment arm has a positive mean cost among the RCT rows, so no default budget grid; "
-        "give evaluate.budgets");
-  return {0.1 * top, 0.25 * top, 0.5 * top, 0.75 * top};
-}
 
 json interval_json(const metrics::Interval& ci) {
   if (ci.replicates == 0) return nullptr;
@@ -292,8 +53,8 @@ struct Evaluated {
   json j;
 };
 
-Evaluated evaluate_scorer(const Scorer& sc, const Scored& scored, const metrics::IpwPath& path, const Rows& rows,
-                          const Settings& st, const metrics::IpwPath* calibration, const metrics::Oracle* oracle,
+Evaluated evaluate_scorer(const Scorer& sc, const Scored& scored, const metrics::IpwPath& path, const EvaluatedRows& rows,
+                          const EvaluateSettings& st, const metrics::IpwPath* calibration, const metrics::Oracle* oracle,
                           int threads) {
   Evaluated ev;
   const metrics::RctSample& s = path.sample();
@@ -439,7 +200,7 @@ int run_evaluate(const CommonOptions& o) {
   Config cfg = load_config(o);
   if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
-  Settings st = read_settings(cfg, threads);
+  EvaluateSettings st = EvaluateSettings::from(cfg, threads);
   cfg.check_all_used();
 
   const Models models = load_models(st);
@@ -456,17 +217,17 @@ int run_evaluate(const CommonOptions& o) {
     src = data::open_sources(st.data, "evaluate.data");
   }
   const std::string split_label = st.split_name == "auto" ? data::to_string(st.split) : st.split_name;
-  const Rows rows = read_rows(*src, st, st.split);
+  const EvaluatedRows rows = read_rows(*src, st, st.split);
   const metrics::RctSample s = make_sample(rows, st.design_propensity);
   if (st.budgets.empty()) st.budgets = default_budgets(s);
   log::info("{}: {} RCT rows in the '{}' split (of {} rows), {} arms, propensity {}; budgets calibrated: {}",
             rows.name, s.n, split_label, rows.meta.num_rows, s.m, st.design_propensity ? "design" : "empirical",
             metrics::to_string(st.calibration));
   // Trial calibration on other rows than the evaluated ones (evaluate.calibration_split).
-  std::unique_ptr<Rows> cal_rows;
+  std::unique_ptr<EvaluatedRows> cal_rows;
   metrics::RctSample cal_sample;
   if (st.calibration == metrics::BudgetCalibration::kTrial && st.calibration_split_name != "evaluated") {
-    cal_rows = std::make_unique<Rows>(read_rows(*src, st, data::parse_split(st.calibration_split_name)));
+    cal_rows = std::make_unique<EvaluatedRows>(read_rows(*src, st, data::parse_split(st.calibration_split_name)));
     cal_sample = make_sample(*cal_rows, st.design_propensity);
     log::info("budget calibration on the {} RCT rows of the '{}' split", cal_sample.n, st.calibration_split_name);
   }

@@ -82,8 +82,8 @@ int run_tune(const CommonOptions& o) {
   // Everything else is each trial's training configuration: checked here as far as it can be without data, then by
   // every trial (the first trial's error is reported if all of them fail).
   const train::TrainConfig tc = train::TrainConfig::from(cfg);
-  for (const char* s : {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "runtime", "generate",
-                        "io"})
+  for (const char* s :
+       {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "runtime", "generate", "io"})
     cfg.mark_used(s);
   cfg.check_all_used();
   auto comm = dist::make_communicator(dist::CommOptions::from(cfg));
@@ -109,10 +109,11 @@ int run_tune(const CommonOptions& o) {
   }
   std::vector<std::string> keys;
   for (const auto& d : space.dims) keys.push_back(d.key);
-  log::info("tune: {} {} trial(s) of {} key(s) ({}), {} at a time on {} rank(s), {} thread(s) each; selected on "
-            "validation.metric = {}; trials in {}/",
-            space.trials, space.mode, keys.size(), fmt::join(keys, ", "), parallel, comm->size(), threads,
-            tc.validation.metric_name, output);
+  log::info(
+      "tune: {} {} trial(s) of {} key(s) ({}), {} at a time on {} rank(s), {} thread(s) each; selected on "
+      "validation.metric = {}; trials in {}/",
+      space.trials, space.mode, keys.size(), fmt::join(keys, ", "), parallel, comm->size(), threads,
+      tc.validation.metric_name, output);
   Progress bar("tune", int64_t(mine.size()), "trials");
   tune::run_processes(self_executable(), mine, parallel, threads, [&](const tune::TrialProcess& p) {
     Trial& tr = trials[size_t(p.index)];
@@ -145,8 +146,8 @@ int run_tune(const CommonOptions& o) {
     if (best.improved_by(v, tr.value, vc)) best.take(v, tr.value, tr.index), best_k = tr.index;
   }
   if (best_k < 0)
-    throw ConfigError(fmt::format("tune: every trial failed; trial 0: {} (its log: {}/log.txt)", trials[0].status,
-                                  trials[0].dir));
+    throw ConfigError(
+        fmt::format("tune: every trial failed; trial 0: {} (its log: {}/log.txt)", trials[0].status, trials[0].dir));
 
   // Outputs: trials.json, trials.csv, best.yaml (the best trial's values as a config layer).
   json all = json::array();
@@ -154,12 +155,12 @@ int run_tune(const CommonOptions& o) {
   csv << "trial";
   for (const auto& d : space.dims) csv << ',' << d.key;
   csv << ',' << tc.validation.metric_name << ",meets_budgets,best_epoch,seconds,status\n";
-  std::string table = fmt::format("{:>5}  {:<60} {:>12} {:>6}  {}\n", "trial", "values",
-                                  tc.validation.metric_name, "meets", "status");
+  std::string table =
+      fmt::format("{:>5}  {:<60} {:>12} {:>6}  {}\n", "trial", "values", tc.validation.metric_name, "meets", "status");
   for (const auto& tr : trials) {
-    json j = {{"trial", tr.index},         {"overrides", tr.overrides}, {"dir", tr.dir},
-              {"status", tr.status},       {"value", num(tr.value)},    {"meets_budgets", tr.meets},
-              {"seconds", tr.seconds},     {"best", tr.index == best_k}};
+    json j = {{"trial", tr.index},     {"overrides", tr.overrides}, {"dir", tr.dir},
+              {"status", tr.status},   {"value", num(tr.value)},    {"meets_budgets", tr.meets},
+              {"seconds", tr.seconds}, {"best", tr.index == best_k}};
     if (tr.ok) j["best_epoch"] = tr.result["best_epoch"], j["validation"] = tr.result["best"];
     all.push_back(j);
     csv << tr.index;
@@ -189,8 +190,8 @@ int run_tune(const CommonOptions& o) {
   {
     std::ofstream f(output + "/best.yaml");
     f << "# dfcl tune: the best of " << space.trials << " trials (trial " << best_k << ", validation "
-      << tc.validation.metric_name << " " << b.value << "). Layer it on the tuned config:\n#   dfcl train -c BASE.yaml -c "
-      << output << "/best.yaml\n"
+      << tc.validation.metric_name << " " << b.value
+      << "). Layer it on the tuned config:\n#   dfcl train -c BASE.yaml -c " << output << "/best.yaml\n"
       << layer.dump();
     std::ofstream g(output + "/trials.json");
     g << all.dump(2) << '\n';
@@ -200,13 +201,17 @@ int run_tune(const CommonOptions& o) {
   log::info("tune: best trial {} ({} = {:.6g}{}): {}; its run is {} ({}/best.yaml holds its values)", best_k,
             tc.validation.metric_name, b.value, b.meets ? "" : ", overspending: no trial met the budgets",
             fmt::join(b.overrides, " "), b.dir, output);
-  json out = {{"trials", all},
-              {"best", {{"trial", best_k}, {"overrides", b.overrides}, {"value", b.value}, {"dir", b.dir},
-                        {"checkpoint", b.dir + "/best.ckpt"}}},
-              {"metric", tc.validation.metric_name},
-              {"mode", space.mode},
-              {"files", {{"json", output + "/trials.json"}, {"csv", output + "/trials.csv"},
-                         {"best", output + "/best.yaml"}}}};
+  json out = {
+      {"trials", all},
+      {"best",
+       {{"trial", best_k},
+        {"overrides", b.overrides},
+        {"value", b.value},
+        {"dir", b.dir},
+        {"checkpoint", b.dir + "/best.ckpt"}}},
+      {"metric", tc.validation.metric_name},
+      {"mode", space.mode},
+      {"files", {{"json", output + "/trials.json"}, {"csv", output + "/trials.csv"}, {"best", output + "/best.yaml"}}}};
   emit_json(out, o);
   return 0;
 }

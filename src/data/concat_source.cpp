@@ -32,8 +32,7 @@ bool same_propensity(const std::vector<double>& a, const std::vector<double>& b)
 
 }  // namespace
 
-ConcatSource::ConcatSource(std::vector<std::unique_ptr<RowSource>> parts, std::string key)
-    : parts_(std::move(parts)) {
+ConcatSource::ConcatSource(std::vector<std::unique_ptr<RowSource>> parts, std::string key) : parts_(std::move(parts)) {
   if (parts_.empty()) throw DataError(fmt::format("{}: no dataset files given", key));
   const Meta& first = parts_[0]->meta();
   chunk_ = std::max<int64_t>(1, parts_[0]->chunk_rows());
@@ -51,13 +50,15 @@ ConcatSource::ConcatSource(std::vector<std::unique_ptr<RowSource>> parts, std::s
     off_.push_back(meta_.num_rows);
     const std::string pair = fmt::format("{} ({}) and {}", key, parts_[0]->name(), p->name());
     if (std::string d = first_difference(first.feature_names, m.feature_names, "feature"); !d.empty())
-      throw DataError(fmt::format("{}: the files must have the same features in the same order, but {}; import them "
-                                  "with one mapping (dfcl import) or generate them with the same settings",
-                                  pair, d));
+      throw DataError(
+          fmt::format("{}: the files must have the same features in the same order, but {}; import them "
+                      "with one mapping (dfcl import) or generate them with the same settings",
+                      pair, d));
     if (std::string d = first_difference(first.arm_names, m.arm_names, "arm"); !d.empty())
-      throw DataError(fmt::format("{}: the files must have the same arms in the same order, but {}; map the treatment "
-                                  "column of each to the same arms (import.treatment.arms)",
-                                  pair, d));
+      throw DataError(
+          fmt::format("{}: the files must have the same arms in the same order, but {}; map the treatment "
+                      "column of each to the same arms (import.treatment.arms)",
+                      pair, d));
     if (m.rct_rows > 0) {
       if (trial_file.empty()) {
         trial_file = p->name(), meta_.rct_propensity = m.rct_propensity;
@@ -106,8 +107,8 @@ int64_t ConcatSource::split_key(int64_t row) const { return row - off_[part_of(r
 
 void ConcatSource::read(int64_t begin, int64_t count, Table& out) {
   if (begin < 0 || count < 0 || begin + count > meta_.num_rows)
-    throw DataError(fmt::format("{}: rows [{}, {}) are outside its {} rows", name_, begin, begin + count,
-                                meta_.num_rows));
+    throw DataError(
+        fmt::format("{}: rows [{}, {}) are outside its {} rows", name_, begin, begin + count, meta_.num_rows));
   out.with_weight = false;
   out.reset(meta_, count);
   Table piece;  // local: the loader's logical shards read from their own threads

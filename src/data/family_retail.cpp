@@ -49,10 +49,14 @@ class Retail final : public Family {
       const double* L = &load_[size_t(k) * kTraits];
       const double z = L[0] * a + L[1] * e + L[2] * d + 0.7 * r.normal();
       double v;
-      if (k >= n_cont_) v = z > thresh_[size_t(k)] ? 1.0 : 0.0;
-      else if (k % 3 == 0) v = z;
-      else if (k % 3 == 1) v = std::tanh(z);
-      else v = std::exp(0.5 * z);
+      if (k >= n_cont_)
+        v = z > thresh_[size_t(k)] ? 1.0 : 0.0;
+      else if (k % 3 == 0)
+        v = z;
+      else if (k % 3 == 1)
+        v = std::tanh(z);
+      else
+        v = std::exp(0.5 * z);
       x[k] = static_cast<float>(v);
     }
     // Potential outcomes (expected values):

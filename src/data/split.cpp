@@ -21,10 +21,14 @@ Split parse_split(const std::string& s) {
 
 std::string to_string(Split s) {
   switch (s) {
-    case Split::kAll: return "all";
-    case Split::kTrain: return "train";
-    case Split::kValidation: return "validation";
-    case Split::kTest: return "test";
+    case Split::kAll:
+      return "all";
+    case Split::kTrain:
+      return "train";
+    case Split::kValidation:
+      return "validation";
+    case Split::kTest:
+      return "test";
   }
   return "all";
 }
@@ -38,10 +42,14 @@ Split SplitSpec::of(int64_t key) const {
 
 double SplitSpec::fraction(Split s) const {
   switch (s) {
-    case Split::kAll: return 1;
-    case Split::kTrain: return train;
-    case Split::kValidation: return validation;
-    case Split::kTest: return 1 - train - validation;
+    case Split::kAll:
+      return 1;
+    case Split::kTrain:
+      return train;
+    case Split::kValidation:
+      return validation;
+    case Split::kTest:
+      return 1 - train - validation;
   }
   return 1;
 }

@@ -8,8 +8,8 @@
 
 #include "core/error.h"    // for ConfigError, DataError
 #include "core/special.h"  // for normal_quantile
-#include "metrics/eom.h"    // for eom_at
-#include "solver/mckp.h"    // for DualPath, policy_at
+#include "metrics/eom.h"   // for eom_at
+#include "solver/mckp.h"   // for DualPath, policy_at
 
 namespace dfcl::metrics {
 
@@ -17,10 +17,11 @@ BudgetCalibration parse_budget_calibration(const std::string& value, bool have_t
   if (value == "predicted") return BudgetCalibration::kPredicted;
   if (value == "trial") return BudgetCalibration::kTrial;
   if (value == "auto") return have_trial ? BudgetCalibration::kTrial : BudgetCalibration::kPredicted;
-  throw ConfigError(fmt::format("{} is '{}'; use trial (lambda from the IPW estimate of the true spend on trial rows), "
-                                "predicted (lambda from the scorer's own predicted costs) or auto (trial when there "
-                                "are trial rows)",
-                                key, value));
+  throw ConfigError(
+      fmt::format("{} is '{}'; use trial (lambda from the IPW estimate of the true spend on trial rows), "
+                  "predicted (lambda from the scorer's own predicted costs) or auto (trial when there "
+                  "are trial rows)",
+                  key, value));
 }
 
 std::string to_string(BudgetCalibration c) { return c == BudgetCalibration::kTrial ? "trial" : "predicted"; }
@@ -81,9 +82,12 @@ SpendVerdict judge_spend(const Estimate& spend, double budget) {
 
 std::string to_string(SpendVerdict v) {
   switch (v) {
-    case SpendVerdict::kMeets: return "meets";
-    case SpendVerdict::kOverspends: return "OVERSPENDS";
-    case SpendVerdict::kUnderspends: return "underspends";
+    case SpendVerdict::kMeets:
+      return "meets";
+    case SpendVerdict::kOverspends:
+      return "OVERSPENDS";
+    case SpendVerdict::kUnderspends:
+      return "underspends";
   }
   return "meets";
 }
@@ -124,8 +128,8 @@ BudgetDecision judge_at(const solver::Scores& scores, const IpwPath& judged, dou
 
 std::vector<ArmCostCalibration> cost_calibration(const solver::Scores& scores, const RctSample& s) {
   if (scores.n != s.n || scores.m != s.m)
-    throw DataError(fmt::format("cost_calibration: scores are {} x {}, the trial rows {} x {}", scores.n, scores.m,
-                                s.n, s.m));
+    throw DataError(
+        fmt::format("cost_calibration: scores are {} x {}, the trial rows {} x {}", scores.n, scores.m, s.n, s.m));
   const int m = s.m;
   std::vector<double> pred(size_t(m), 0), obs(size_t(m), 0), rows(size_t(m), 0);
   for (int64_t i = 0; i < s.n; ++i) {
@@ -147,8 +151,10 @@ std::vector<ArmCostCalibration> cost_calibration(const solver::Scores& scores, c
 double worst_cost_factor(const std::vector<ArmCostCalibration>& c) {
   double worst = 0;
   for (const auto& a : c)
-    if (a.observed > 0 && a.ratio > 0) worst = std::max(worst, std::fabs(std::log(a.ratio)));
-    else if (a.observed > 0) return INFINITY;  // predicts nothing (or less) for an arm that costs something
+    if (a.observed > 0 && a.ratio > 0)
+      worst = std::max(worst, std::fabs(std::log(a.ratio)));
+    else if (a.observed > 0)
+      return INFINITY;  // predicts nothing (or less) for an arm that costs something
   return std::exp(worst);
 }
 

@@ -13,10 +13,10 @@
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
-#include "metrics/ipw_path.h"    // for IpwPath
+#include "metrics/ipw_path.h"      // for IpwPath
 #include "metrics/policy_value.h"  // for PolicyValue
-#include "metrics/rct_sample.h"  // for RctSample
-#include "solver/scores.h"       // for Scores
+#include "metrics/rct_sample.h"    // for RctSample
+#include "solver/scores.h"         // for Scores
 
 namespace dfcl::metrics {
 
@@ -31,10 +31,10 @@ struct Estimate {
   double value = 0, se = 0, lo = 0, hi = 0;
 };
 
-/// IPW per-capita spend (1/N) sum_i c_i / p_{t_i} 1[pi_i = t_i] of a fixed policy on trial rows, with its CI at `level`.
-/// With the sample's own arm shares as propensities (s.empirical) the estimator is the sum over arms of the arm's mean
-/// of c_i 1[pi_i = j], and its variance the sum of the within-arm variances over N_j (stratified); with design
-/// propensities it is a plain mean of the per-row terms. Throws DataError when the policy and sample disagree.
+/// IPW per-capita spend (1/N) sum_i c_i / p_{t_i} 1[pi_i = t_i] of a fixed policy on trial rows, with its CI at
+/// `level`. With the sample's own arm shares as propensities (s.empirical) the estimator is the sum over arms of the
+/// arm's mean of c_i 1[pi_i = j], and its variance the sum of the within-arm variances over N_j (stratified); with
+/// design propensities it is a plain mean of the per-row terms. Throws DataError when the policy and sample disagree.
 Estimate ipw_spend(const RctSample& s, const uint8_t* policy, double level = 0.95);
 
 /// (1/N) sum_i c_hat_{i,pi_i}: what the scorer itself expects the policy to spend per user.

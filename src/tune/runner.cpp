@@ -26,8 +26,8 @@ void make_dirs(const std::string& dir) {
     if (i == dir.size() || dir[i] == '/') {
       const std::string p = dir.substr(0, i);
       if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST)
-        throw IoError(fmt::format("cannot create directory '{}': {}; choose a writable tune.output", p,
-                                  std::strerror(errno)));
+        throw IoError(
+            fmt::format("cannot create directory '{}': {}; choose a writable tune.output", p, std::strerror(errno)));
     }
 }
 

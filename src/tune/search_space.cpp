@@ -15,14 +15,16 @@ SearchSpace SearchSpace::from(const Config& t) {
   SearchSpace s;
   s.mode = t.get<std::string>("mode", "grid");
   if (s.mode != "grid" && s.mode != "random")
-    throw ConfigError(fmt::format("tune.mode is '{}'; use grid (every combination of the listed values) or random "
-                                  "(tune.trials draws)",
-                                  s.mode));
+    throw ConfigError(
+        fmt::format("tune.mode is '{}'; use grid (every combination of the listed values) or random "
+                    "(tune.trials draws)",
+                    s.mode));
   s.seed = static_cast<uint64_t>(t.get<int64_t>("seed", 0));
   const std::vector<Config> items = t.items("space");
   if (items.empty())
-    throw ConfigError("tune.space is empty; list the keys to search, e.g. space: [{key: optimizer.lr, values: "
-                      "[0.001, 0.003]}]");
+    throw ConfigError(
+        "tune.space is empty; list the keys to search, e.g. space: [{key: optimizer.lr, values: "
+        "[0.001, 0.003]}]");
   for (size_t i = 0; i < items.size(); ++i) {
     const Config& it = items[i];
     Dimension d;
@@ -31,9 +33,10 @@ SearchSpace SearchSpace::from(const Config& t) {
     for (const auto& o : s.dims)
       if (o.key == d.key) throw ConfigError(fmt::format("{}: the key is listed twice; give it one entry", where));
     if (d.key.rfind("tune.", 0) == 0 || d.key == "train.output" || d.key.rfind("validation.metric", 0) == 0)
-      throw ConfigError(fmt::format("{}: tune sets train.output per trial and selects on one validation.metric for "
-                                    "all trials; search other keys",
-                                    where));
+      throw ConfigError(
+          fmt::format("{}: tune sets train.output per trial and selects on one validation.metric for "
+                      "all trials; search other keys",
+                      where));
     d.values = it.item_texts("values");
     const bool range = it.has("min") || it.has("max");
     if (range && !d.values.empty())
@@ -56,12 +59,14 @@ SearchSpace SearchSpace::from(const Config& t) {
     for (const auto& d : s.dims) {
       s.trials *= int64_t(d.values.size());
       if (s.trials > 100000)
-        throw ConfigError("tune: the grid has more than 100,000 combinations; list fewer values or use tune.mode=random");
+        throw ConfigError(
+            "tune: the grid has more than 100,000 combinations; list fewer values or use tune.mode=random");
     }
     if (t.has("trials") && t.get<int64_t>("trials", 0) != s.trials)
-      throw ConfigError(fmt::format("tune.trials = {} with mode grid, whose {} combinations are all tried; drop "
-                                    "tune.trials or use tune.mode=random",
-                                    t.get<int64_t>("trials", 0), s.trials));
+      throw ConfigError(
+          fmt::format("tune.trials = {} with mode grid, whose {} combinations are all tried; drop "
+                      "tune.trials or use tune.mode=random",
+                      t.get<int64_t>("trials", 0), s.trials));
   } else {
     s.trials = t.get<int64_t>("trials", 0);
     if (s.trials < 1) throw ConfigError("tune.trials must be >= 1 with tune.mode=random (the number of draws)");
@@ -88,7 +93,8 @@ std::vector<std::string> SearchSpace::trial(int64_t k) const {
       v = d.values[size_t(r.next() % d.values.size())];
     } else {
       const double u = r.uniform();
-      double x = d.log ? std::exp(std::log(d.min) + u * (std::log(d.max) - std::log(d.min))) : d.min + u * (d.max - d.min);
+      double x =
+          d.log ? std::exp(std::log(d.min) + u * (std::log(d.max) - std::log(d.min))) : d.min + u * (d.max - d.min);
       v = d.integer ? fmt::format("{}", int64_t(std::floor(x + 0.5))) : fmt::format("{:.4g}", x);
     }
     out[i] = d.key + "=" + v;
