@@ -103,5 +103,7 @@ for regime in $regimes; do
   done
   say "$regime: evaluated"
 done
+# What the decisions spend under each calibration (needs the retail regime).
+[ -d "$out/retail/tsm_sl/1" ] && OUT=$out DFCL=$dfcl bash launch/experiments/spend.sh
 /usr/bin/python3 launch/experiments/summarise.py "$out" "$seeds" $regimes > docs/results.md
 say "wrote docs/results.md"
