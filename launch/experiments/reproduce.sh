@@ -103,6 +103,8 @@ for regime in $regimes; do
   done
   say "$regime: evaluated"
 done
+# Every method selected with the true tables (is it the method or its selection?).
+OUT=$out DFCL=$dfcl SEEDS=$seeds REGIMES="$regimes" METHODS="$methods" bash launch/experiments/oracle.sh
 # What the decisions spend under each calibration (needs the retail regime).
 [ -d "$out/retail/tsm_sl/1" ] && OUT=$out DFCL=$dfcl bash launch/experiments/spend.sh
 /usr/bin/python3 launch/experiments/summarise.py "$out" "$seeds" $regimes > docs/results.md
