@@ -185,8 +185,11 @@ Regret Oracle::regret(const solver::Scores& scores, double budget) const {
   g.policy = pol.value;
   g.policy_lambda = pol.lambda;
   g.policy_feasible = pol.feasible;
-  g.regret = g.oracle.revenue - g.policy.revenue;
   const double lift = g.oracle.revenue - control_.revenue;
+  // A scorer whose cheapest decisions already cost more than the budget in truth cannot be held to it by any lambda:
+  // its decisions are not an allocation at this budget, and their revenue (bought with more than b) must not count as
+  // a low or negative regret. It is charged the whole lift, as if it had treated nobody.
+  g.regret = pol.feasible ? g.oracle.revenue - g.policy.revenue : lift;
   g.relative_regret = lift != 0 ? g.regret / lift : 0.0;
   return g;
 }

@@ -50,6 +50,8 @@ struct Regret {
   double oracle_lambda = 0, policy_lambda = 0;
   double oracle_lp_bound = 0;  // per capita: the LP relaxation's optimum, an upper bound on any policy at b
   bool policy_feasible = true;
+  /// oracle.revenue - policy.revenue; for an infeasible policy (its cheapest decisions overspend b in truth) the whole
+  /// lift oracle.revenue - control.revenue, as if it had treated nobody.
   double regret = 0, relative_regret = 0;
 };
 

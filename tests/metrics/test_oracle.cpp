@@ -59,6 +59,15 @@ TEST(Oracle, SmallInstanceByHand) {
   EXPECT_DOUBLE_EQ(g.regret, 3.0 / 3.0);
   EXPECT_DOUBLE_EQ(g.relative_regret, 1.0 / (10.0 / 3.0 - 1.0));
   EXPECT_THROW(o.at(0.0), ConfigError);
+  // A scorer that thinks the treatment is free and control dear: its cheapest decisions treat everyone, which costs
+  // 4/3 per user in truth, above the budget 1 at every lambda. Its revenue (10/3, the oracle's at budget 4/3) must not
+  // read as a negative regret: it is charged the whole lift, oracle minus control.
+  std::vector<float> rw = {0, 1, 0, 1, 0, 1}, cw = {5, 0, 5, 0, 5, 0};
+  Regret w = o.regret(solver::Scores{3, 2, rw.data(), cw.data()}, 1.0);
+  EXPECT_FALSE(w.policy_feasible);
+  EXPECT_DOUBLE_EQ(w.policy.revenue, (4 + 3 + 4) / 3.0);
+  EXPECT_DOUBLE_EQ(w.regret, 10.0 / 3.0 - 1.0);
+  EXPECT_DOUBLE_EQ(w.relative_regret, 1.0);
 }
 
 TEST(Oracle, ZeroRegretForTheOracleAndOrderedBaselines) {
