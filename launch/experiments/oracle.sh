@@ -47,8 +47,13 @@ for t in trials:
     if not os.path.exists(p):
         continue
     for line in open(p):
-        v = json.loads(line).get("validation", {}).get("regret_mean")
-        if v is not None and (best is None or v < best[0]):
+        rec = json.loads(line)
+        v = rec.get("validation", {}).get("regret_mean")
+        # An epoch whose decisions overspent a budget in truth (negative regret, from runs before such decisions
+        # were charged the whole lift) is no candidate.
+        if v is None or any(e.get("regret", 0) < -1e-6 for e in rec["validation"].get("eom", [])):
+            continue
+        if best is None or v < best[0]:
             best = (v, t)
 lines = [f"# oracle selection: trial {best[1]['trial']} reached validation regret {best[0]:.6f}"]
 sections = {}

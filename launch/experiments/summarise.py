@@ -70,6 +70,12 @@ def load_regime(out, regime, seeds, sub=""):
     return meta, per
 
 
+def feasible_only(record):
+    """False for an epoch whose decisions overspent a validation budget in truth: a negative regret at some budget
+    (runs made before infeasible decisions were charged the whole lift, docs/metrics.md §5)."""
+    return all(e.get("regret", 0) >= -1e-6 for e in record["validation"].get("eom", []))
+
+
 def reachable(out, regime, method):
     """The lowest validation regret any epoch of any tuning trial reached: what a selector that could see the true
     tables would have picked (an upper bound on what tuning can give a method), and the trial and epoch."""
@@ -84,7 +90,9 @@ def reachable(out, regime, method):
         for line in open(p):
             j = json.loads(line)
             v = j.get("validation", {}).get("regret_mean")
-            if v is not None and (best is None or v < best[0]):
+            if v is None or feasible_only(j) is False:
+                continue
+            if best is None or v < best[0]:
                 best = (v, t, j["epoch"])
     return best
 
