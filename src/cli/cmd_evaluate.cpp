@@ -106,6 +106,7 @@ Evaluated evaluate_scorer(const Scorer& sc, const Scored& scored, const metrics:
               {"revenue", p.revenue},
               {"cost", p.cost},
               {"matched", p.matched},
+              {"stepped", p.stepped},
               {"iterations", p.iterations},
               {"predicted_spend", d.predicted_spend},
               {"ipw_spend", {{"value", d.spend.value}, {"se", d.spend.se}, {"lo", d.spend.lo}, {"hi", d.spend.hi}}},

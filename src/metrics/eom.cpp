@@ -24,6 +24,7 @@ EomPoint eom_bisect(double budget, double hi, const EomOptions& opt, const std::
   EomPoint p;
   p.budget = budget;
   double lo = 0;
+  const double hi0 = hi;
   const double tol = opt.eps_rel * budget;
   if (hi <= 0) {  // no arm costs anything: the policy does not depend on lambda
     PolicyValue v = at(0);
@@ -44,6 +45,14 @@ EomPoint eom_bisect(double budget, double hi, const EomOptions& opt, const std::
       hi = lam;  // under-spending: lower the price
     else
       lo = lam;
+  }
+  // [lo, hi] collapsed onto a jump of cbar over b: cbar(lo) > b > cbar(hi). Take the side that does not overspend.
+  if (!p.matched && lo > 0 && hi < hi0) {
+    const PolicyValue over = at(lo), under = at(hi);
+    if (over.cost > budget && under.cost <= budget) {
+      p.lambda = hi, p.revenue = under.revenue, p.cost = under.cost;
+      p.stepped = true, p.step_over = over.cost;
+    }
   }
   return p;
 }

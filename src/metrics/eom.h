@@ -6,7 +6,8 @@
 //       lambda = (lo + hi) / 2;  cbar, rbar = IPW cost and revenue of pi(lambda) (ipw_path.h)
 //       if |b - cbar| < eps_rel * b: stop (matched)
 //       if b - cbar > 0: hi = lambda  else lo = lambda
-//   EOM(b) = rbar at the last lambda
+//   EOM(b) = rbar at the last lambda; but where [lo, hi] collapses onto a jump of cbar over b (cbar(lo) > b > cbar(hi)),
+//   rbar at hi, the side that does not overspend (stepped; the paper keeps the last midpoint, which may overspend)
 // cbar(lambda) is an IPW step function and need not be monotone, so this finds a crossing, as in the paper.
 #pragma once
 #include <functional>  // for std::function
@@ -28,6 +29,14 @@ struct EomPoint {
   double cost = 0;     // cbar(lambda*)
   int iterations = 0;
   bool matched = false;  // |b - cbar| < eps_rel * b was reached
+  // cbar jumps over b at one lambda (rows whose breakpoints coincide switch together, or one row's switch is worth more
+  // than eps_rel * b on a small trial): lambda, revenue and cost are then those of the side that does not overspend,
+  // and step_over is the cost just below that lambda. Not matched, but the budget was reached as closely as the trial
+  // allows; matched and stepped are both false only when no lambda spends as much as b (cbar(0+) < b) or every lambda
+  // spends more.
+  bool stepped = false;
+  double step_over = 0;
+  bool reached() const { return matched || stepped; }
 };
 
 /// The bisection itself over any cbar/rbar query `at(lambda)` with upper bracket `hi` (lo = 0): what eom_at runs on

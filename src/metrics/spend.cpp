@@ -104,7 +104,7 @@ double predicted_lambda(const solver::Scores& scores, double budget, bool* reach
 
 double trial_lambda(const IpwPath& calibration, double budget, bool* reached) {
   const EomPoint p = eom_at(calibration, budget);
-  if (reached) *reached = p.matched;
+  if (reached) *reached = p.reached();
   return p.lambda;
 }
 

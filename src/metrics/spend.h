@@ -51,7 +51,8 @@ std::string to_string(SpendVerdict v);
 /// cheapest policy gives that policy's lambda). `reached` = the budget is within the path's spend range.
 double predicted_lambda(const solver::Scores& scores, double budget, bool* reached = nullptr, int threads = 0);
 /// lambda of b by the IPW estimate of the true spend on trial rows (the EOM bisection, eom.h) on `calibration`;
-/// `reached` = the bisection met b within its tolerance.
+/// `reached` = the bisection met b within its tolerance, or b lies in a jump of the IPW spend at one lambda (then
+/// lambda is on the side that does not overspend; EomPoint::stepped).
 double trial_lambda(const IpwPath& calibration, double budget, bool* reached = nullptr);
 
 /// The decisions of one scorer at one lambda, judged on trial rows.

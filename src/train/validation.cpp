@@ -129,7 +129,7 @@ ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::
     bool reached = true;
     if (calibration_ == metrics::BudgetCalibration::kTrial) {
       p = metrics::eom_at(path, b);
-      reached = p.matched;
+      reached = p.reached();
     } else {
       p.budget = b;
       p.lambda = metrics::predicted_lambda(scores.view(), b, &reached, threads_);

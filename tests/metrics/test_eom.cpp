@@ -52,16 +52,27 @@ TEST(Eom, BisectionGoldenValues) {
   EXPECT_TRUE(p.matched);
   EXPECT_EQ(p.lambda, 3.0);
   EXPECT_DOUBLE_EQ(p.revenue, 3.0);
-  // b = 1: cbar jumps from 0.5 to 1.5 at lambda = 2.5 and never equals 1. lambda 2 (lo), 3 (hi), 2.5 (0.5: hi = 2.5),
-  // then every midpoint lies in (2.25, 2.5) and spends 1.5, so the last lambda is just below 2.5: rbar = 5.5, not
-  // matched.
+  // b = 1: cbar jumps from 1.5 to 0.5 at lambda = 2.5 and never equals 1. lambda 2 (lo), 3 (hi), 2.5 (0.5: hi = 2.5),
+  // then every midpoint lies in (2.25, 2.5) and spends 1.5 (lo), until [lo, 2.5] collapses. Not matched, but stepped:
+  // the point is taken at hi = 2.5, the side that does not overspend: cost 0.5, rbar(2.5) = 0.5 (1 + 2 + 3) = 3, and
+  // the cost just below is 1.5.
   p = eom_at(path, 1.0);
   EXPECT_FALSE(p.matched);
-  EXPECT_GT(p.lambda, 2.25);
-  EXPECT_LT(p.lambda, 2.5);
-  EXPECT_DOUBLE_EQ(p.cost, 1.5);
-  EXPECT_DOUBLE_EQ(p.revenue, 5.5);
+  EXPECT_TRUE(p.stepped);
+  EXPECT_TRUE(p.reached());
+  EXPECT_EQ(p.lambda, 2.5);
+  EXPECT_DOUBLE_EQ(p.cost, 0.5);
+  EXPECT_DOUBLE_EQ(p.revenue, 3.0);
+  EXPECT_DOUBLE_EQ(p.step_over, 1.5);
   EXPECT_LE(p.iterations, 60);
+  // Neither matched nor stepped where no lambda spends as much as b (cbar(0+) = 2.5) or every lambda spends more
+  // (cbar(lambda >= 4) = 0, so no budget is above every lambda's spend here: b = 3 is the first case only).
+  p = eom_at(path, 3.0);
+  EXPECT_FALSE(p.matched);
+  EXPECT_FALSE(p.stepped);
+  EXPECT_FALSE(p.reached());
+  EXPECT_LT(p.lambda, 1e-9);
+  EXPECT_DOUBLE_EQ(p.cost, 2.5);
   // The curve is the same points in budget order.
   auto curve = eom_curve(path, {0.5, 1.5, 2.5});
   ASSERT_EQ(curve.size(), 3u);

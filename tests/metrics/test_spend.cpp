@@ -126,6 +126,34 @@ TEST(Spend, PredictedLambdaIsTheSmallestLambdaWhosePredictedSpendFitsTheBudget) 
   EXPECT_TRUE(reached);
 }
 
+// On a small trial one row's switch moves the IPW spend by more than the bisection's tolerance, so most budgets fall
+// in a jump: trial calibration then reaches them from below (stepped), never above, and calls them reached; only a
+// budget beyond what lambda -> 0 spends is unreached.
+TEST(Spend, TrialLambdaOnASmallTrialReachesBudgetsFromBelow) {
+  test::Trial pop(300, 4, 5);
+  const RctSample s = pop.sample();
+  const IpwPath path(pop.truth(), s, 1);
+  const double most = path.at(1e-12).cost;
+  int stepped = 0;
+  for (double b = 0.05; b < 0.95 * most; b += 0.05) {
+    const EomPoint p = eom_at(path, b);
+    ASSERT_TRUE(p.reached()) << b;
+    stepped += p.stepped;
+    if (p.stepped) {
+      EXPECT_LE(p.cost, b) << b;
+      EXPECT_GT(p.step_over, b) << b;
+      EXPECT_EQ(path.at(p.lambda).cost, p.cost) << b;
+    }
+    bool reached = false;
+    EXPECT_EQ(trial_lambda(path, b, &reached), p.lambda);
+    EXPECT_TRUE(reached);
+  }
+  EXPECT_GT(stepped, 0) << "300 rows: steps of about 1/75 per user, wider than eps_rel * b";
+  bool reached = true;
+  trial_lambda(path, 1.5 * most + 1, &reached);
+  EXPECT_FALSE(reached);
+}
+
 TEST(Spend, TrialLambdaIsTheEomBisectionAndJudgeAtReadsItsDecisions) {
   test::Trial pop(20000, 4, 9);
   const RctSample s = pop.sample();
@@ -135,7 +163,7 @@ TEST(Spend, TrialLambdaIsTheEomBisectionAndJudgeAtReadsItsDecisions) {
     const double l = trial_lambda(path, b, &reached);
     const EomPoint p = eom_at(path, b);
     EXPECT_EQ(l, p.lambda);
-    EXPECT_EQ(reached, p.matched);
+    EXPECT_EQ(reached, p.reached());
     const BudgetDecision d = judge_at(pop.truth(), path, b, l);
     EXPECT_NEAR(d.spend.value, d.ipw.cost, 1e-12) << "the interval is centred on the IPW spend of the same decisions";
     // The bisection's lambda sits on a row's breakpoint, which IpwPath and policy_at may place on either side: at most
