@@ -81,7 +81,7 @@ class Marketing final : public Family {
     }
     // Assignment: RCT rows draw from fixed propensities; observational rows from a softmax policy that
     // gives the pricier arms to users with a high gain and base index (selection bias).
-    const bool rct = i < cfg_.rct_rows;
+    const bool rct = i - cfg_.first_row < cfg_.rct_rows;
     double prop = 0;
     const int t = draw_assignment(cfg_, rct, s_gain + s_base, r.uniform(), prop);
     // Observed outcomes: zero-inflated, log-normal spend with mean rv[t]; cost paid if the coupon is redeemed.

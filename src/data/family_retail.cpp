@@ -79,7 +79,7 @@ class Retail final : public Family {
     }
     // Assignment: the trial's fixed propensities, or a log policy that gives bigger coupons to affluent, engaged users
     // (whose baskets are large whatever they get: naive per-arm means overstate the big coupons).
-    const bool rct = i < cfg_.rct_rows;
+    const bool rct = i - cfg_.first_row < cfg_.rct_rows;
     double prop = 0;
     const int t = draw_assignment(cfg_, rct, a + e, r.uniform(), prop);
     // Observed: a purchase with probability purchase_rate, log-normal spend around r_t; the coupon's value is paid

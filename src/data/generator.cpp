@@ -57,6 +57,7 @@ GeneratorConfig GeneratorConfig::from(const Config& s) {
   c.redemption_base = s.get<double>("redemption_base", c.redemption_base);
   c.logging_strength = s.get<double>("logging_strength", c.logging_strength);
   c.seed = static_cast<uint64_t>(s.get<int64_t>("seed", static_cast<int64_t>(c.seed)));
+  c.first_row = s.get<int64_t>("first_row", c.first_row);
   c.validate();
   return c;
 }
@@ -66,6 +67,7 @@ void GeneratorConfig::validate() const {
     throw ConfigError(fmt::format("generate.{}: {}", key, why));
   };
   if (rct_rows < 0 || observational_rows < 0) bad("rct_rows", "row counts must be >= 0");
+  if (first_row < 0) bad("first_row", fmt::format("is {}; must be >= 0 (the population index of the first row)", first_row));
   if (rct_rows + observational_rows <= 0) bad("rct_rows", "rct_rows + observational_rows must be > 0");
   if (features < 1) bad("features", fmt::format("is {}; must be >= 1", features));
   if (arms < 2 || arms > kMaxArms)
@@ -117,8 +119,9 @@ Meta Generator::meta() const {
   m.observational_rows = cfg_.observational_rows;
   m.has_propensity = true;
   m.has_truth = true;
-  m.origin = fmt::format("dfcl generate family={} seed={} rct_rows={} observational_rows={} features={} arms={}",
-                         cfg_.family, cfg_.seed, cfg_.rct_rows, cfg_.observational_rows, cfg_.features, cfg_.arms);
+  m.origin = fmt::format("dfcl generate family={} seed={} rct_rows={} observational_rows={} features={} arms={}{}",
+                         cfg_.family, cfg_.seed, cfg_.rct_rows, cfg_.observational_rows, cfg_.features, cfg_.arms,
+                         cfg_.first_row ? fmt::format(" first_row={}", cfg_.first_row) : std::string());
   return m;
 }
 
@@ -126,7 +129,7 @@ void Generator::fill(int64_t begin, int64_t count, Table& out, int threads) cons
   out.reset(meta(), count);
   constexpr int64_t kBlock = 4096;
   parallel_for((count + kBlock - 1) / kBlock, resolve_threads(threads), [&](int64_t b) {
-    for (int64_t j = b * kBlock, e = std::min(count, (b + 1) * kBlock); j < e; ++j) family_->row(begin + j, out, j);
+    for (int64_t j = b * kBlock, e = std::min(count, (b + 1) * kBlock); j < e; ++j) family_->row(cfg_.first_row + begin + j, out, j);
   });
 }
 

@@ -36,6 +36,10 @@ struct GeneratorConfig {
   double redemption_base = -0.5;       // beta_0 of the coupon redemption probability
   double logging_strength = 1.5;       // gamma: selection bias of the observational policy
   uint64_t seed = 42;
+  // The population index of the file's first row: rows first_row, first_row + 1, ... are the same population's users
+  // after the first first_row (the seed fixes the population; a row is a function of (seed, index)). Fresh users for
+  // a second trial or a deployment population that shares no user with a first file generated from row 0.
+  int64_t first_row = 0;
 
   /// Reads the `generate` section (keys as above; `family` first, whose defaults the other keys override) and checks
   /// every value. A key the family does not use is a ConfigError.
@@ -52,7 +56,7 @@ class Family {
   virtual ~Family() = default;
   virtual std::string arm_name(int j) const = 0;
   virtual std::string feature_name(int k) const = 0;
-  /// Writes dataset row i into row j of `out` (every column of a generated Table).
+  /// Writes population row i (the file's row i - first_row) into row j of `out` (every column of a generated Table).
   virtual void row(int64_t i, Table& out, int64_t j) const = 0;
 };
 std::unique_ptr<Family> make_marketing_family(const GeneratorConfig& c);  // family_marketing.cpp

@@ -23,7 +23,7 @@ Remainder parse_remainder(const std::string& s) {
 }
 
 bool Loader::eligible(int64_t row_id, uint8_t src) const {
-  if (opt_.split != Split::kAll && opt_.split_spec.of(src_.split_key(row_id)) != opt_.split) return false;
+  if (!opt_.split_spec.contains(opt_.split, src_.split_key(row_id))) return false;
   if (opt_.source == SourceFilter::kRct && src != uint8_t(Source::kRct)) return false;
   if (opt_.source == SourceFilter::kObservational && src != uint8_t(Source::kObservational)) return false;
   return true;

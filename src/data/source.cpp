@@ -65,7 +65,7 @@ Table read_rct_rows(RowSource& src, const SplitSpec& split, Split which, int64_t
   rows.reset(meta, 0);
   const int64_t N = meta.num_rows, chunk = src.chunk_rows();
   auto eligible = [&](int64_t id, uint8_t s) {
-    return s == uint8_t(Source::kRct) && (which == Split::kAll || split.of(src.split_key(id)) == which);
+    return s == uint8_t(Source::kRct) && split.contains(which, src.split_key(id));
   };
   Table t;
   std::vector<uint8_t> source;

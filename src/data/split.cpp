@@ -16,7 +16,8 @@ Split parse_split(const std::string& s) {
   if (s == "train") return Split::kTrain;
   if (s == "validation" || s == "val") return Split::kValidation;
   if (s == "test") return Split::kTest;
-  throw ConfigError(fmt::format("split '{}' is not one of all, train, validation, test", s));
+  if (s == "held_out") return Split::kHeldOut;
+  throw ConfigError(fmt::format("split '{}' is not one of all, train, validation, test, held_out", s));
 }
 
 std::string to_string(Split s) {
@@ -29,6 +30,8 @@ std::string to_string(Split s) {
       return "validation";
     case Split::kTest:
       return "test";
+    case Split::kHeldOut:
+      return "held_out";
   }
   return "all";
 }
@@ -50,8 +53,16 @@ double SplitSpec::fraction(Split s) const {
       return validation;
     case Split::kTest:
       return 1 - train - validation;
+    case Split::kHeldOut:
+      return 1 - train;
   }
   return 1;
+}
+
+bool SplitSpec::contains(Split which, int64_t key) const {
+  if (which == Split::kAll) return true;
+  const Split s = of(key);
+  return which == Split::kHeldOut ? s != Split::kTrain : s == which;
 }
 
 bool same_file(const std::string& a, const std::string& b) {

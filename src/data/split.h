@@ -10,9 +10,11 @@
 
 namespace dfcl::data {
 
-enum class Split { kAll, kTrain, kValidation, kTest };
+/// kHeldOut: every row outside the train split (validation and test): the rows a model did not fit, where an IPW
+/// estimate of what its decisions spend is unbiased.
+enum class Split { kAll, kTrain, kValidation, kTest, kHeldOut };
 
-/// "all", "train", "validation" (or "val"), "test"; ConfigError otherwise.
+/// "all", "train", "validation" (or "val"), "test", "held_out"; ConfigError otherwise.
 Split parse_split(const std::string& s);
 std::string to_string(Split s);
 
@@ -24,6 +26,8 @@ struct SplitSpec {
   Split of(int64_t key) const;
   /// The share of rows in `s` (1 for kAll).
   double fraction(Split s) const;
+  /// True when the row whose split key is `key` belongs to `which` (every row for kAll).
+  bool contains(Split which, int64_t key) const;
 };
 
 /// True when two paths name the same file (compared after resolving `.`, `..` and symbolic links).

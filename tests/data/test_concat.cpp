@@ -180,6 +180,23 @@ TEST(ConcatSource, FilesThatDoNotFitTogetherAreRefusedByName) {
   }
 }
 
+TEST(Split, HeldOutIsEveryRowOutsideTheTrainSplit) {
+  data::SplitSpec spec;
+  spec.train = 0.7, spec.validation = 0.2, spec.seed = 3;
+  int64_t held = 0;
+  for (int64_t key = 0; key < 20000; ++key) {
+    const data::Split s = spec.of(key);
+    EXPECT_EQ(spec.contains(data::Split::kHeldOut, key), s != data::Split::kTrain);
+    EXPECT_TRUE(spec.contains(data::Split::kAll, key));
+    EXPECT_EQ(spec.contains(data::Split::kTest, key), s == data::Split::kTest);
+    held += spec.contains(data::Split::kHeldOut, key);
+  }
+  EXPECT_NEAR(double(held) / 20000, spec.fraction(data::Split::kHeldOut), 0.015);
+  EXPECT_EQ(data::parse_split("held_out"), data::Split::kHeldOut);
+  EXPECT_EQ(data::to_string(data::Split::kHeldOut), "held_out");
+  EXPECT_THROW(data::parse_split("heldout"), ConfigError);
+}
+
 TEST(Split, AHeldOutFileIsReadWholeAndATrainingFileInItsHeldOutSplit) {
   const std::string a = test::temp_path("split_a.h5"), b = test::temp_path("split_b.h5"),
                     link = test::temp_path("split_link.h5");

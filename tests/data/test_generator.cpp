@@ -31,6 +31,37 @@ TEST(Generator, RowsArePureFunctionsOfSeedAndIndex) {
   EXPECT_NE(one.features[0], whole.features[0]);  // another seed, another population
 }
 
+// first_row: a file of the population's rows F.. is the same users as rows F.. of a file generated from row 0, trial
+// rows included (both families), so a second trial or a deployment population can share no user with the first.
+TEST(Generator, FirstRowGivesTheSameUsersAsALargerFile) {
+  for (const char* family : {"marketing", "retail"}) {
+    auto big = data::GeneratorConfig::defaults(family);
+    big.rct_rows = 6000, big.observational_rows = 0, big.seed = 11;
+    auto tail = big;
+    tail.first_row = 2500, tail.rct_rows = 3500;
+    Table whole, part;
+    Generator(big).fill(0, 6000, whole, 2);
+    Generator g(tail);
+    g.fill(0, 3500, part, 1);
+    EXPECT_EQ(g.meta().num_rows, 3500);
+    EXPECT_NE(g.meta().origin.find("first_row=2500"), std::string::npos);
+    const int f = int(whole.features.size() / 6000);
+    const int m = int(whole.true_cost.size() / 6000);
+    for (int64_t i = 0; i < 3500; ++i) {
+      const int64_t w = 2500 + i;
+      ASSERT_EQ(whole.treatment[w], part.treatment[i]) << family << " " << i;
+      ASSERT_EQ(whole.revenue[w], part.revenue[i]) << family << " " << i;
+      ASSERT_EQ(whole.cost[w], part.cost[i]) << family << " " << i;
+      ASSERT_EQ(whole.source[w], part.source[i]) << family << " " << i;
+      for (int k = 0; k < f; ++k) ASSERT_EQ(whole.features[w * f + k], part.features[i * f + k]);
+      for (int j = 0; j < m; ++j) ASSERT_EQ(whole.true_cost[w * m + j], part.true_cost[i * m + j]);
+    }
+  }
+  auto bad = data::GeneratorConfig::defaults("marketing");
+  bad.first_row = -1;
+  EXPECT_THROW(bad.validate(), ConfigError);
+}
+
 TEST(Generator, RctArmSharesMatchPropensities) {
   auto c = test::small_config(400000, 0, 4, 4);
   c.rct_propensity = {0.4, 0.3, 0.2, 0.1};
