@@ -13,6 +13,7 @@
 #include "core/log.h"             // for log::info
 #include "core/progress.h"        // for Progress
 #include "data/source.h"          // for open_sources, read_rct_rows
+#include "data/split.h"           // for shares_file, Split
 #include "metrics/oracle.h"       // for true_value
 #include "metrics/rct_sample.h"   // for make_sample
 #include "metrics/score_file.h"   // for read_score_file
@@ -132,7 +133,7 @@ int run_allocate(const CommonOptions& o) {
   const std::string method = a.get<std::string>("method", "dual");
   const std::string calibration_name = a.get<std::string>("budget_calibration", "auto");
   const std::vector<std::string> calibration_data = a.get_strings("calibration_data");
-  const std::string calibration_split = a.get<std::string>("calibration_split", "all");
+  const std::string calibration_split = a.get<std::string>("calibration_split", "auto");
   const std::string curve_path = a.get<std::string>("curve", "");
   const int64_t curve_points = a.get<int64_t>("curve_points", 200);
   const double level = a.get<double>("level", 0.95);
@@ -181,12 +182,30 @@ int run_allocate(const CommonOptions& o) {
     cal_src = data::open_sources(calibration_data, "allocate.calibration_data");
   }
   data::RowSource* trial_src = cal_src ? cal_src.get() : src.get();
+  // Which trial rows: never, by default, rows the model trained on. Its decisions there follow the outcomes it fit, so
+  // their IPW spend is biased (a DHCL model calibrated on all rows of its trial spent 0.18 per user in truth for a
+  // budget of 0.3; docs/results.md).
+  const bool trained_here =
+      trained && data::shares_file(cal_src ? calibration_data : data_paths, trained->train_files);
+  data::Split cal_split = data::Split::kAll;
+  if (calibration_split == "auto") {
+    cal_split = trained_here ? data::Split::kHeldOut : data::Split::kAll;
+  } else {
+    cal_split = data::parse_split(calibration_split);
+    if (trained_here && (cal_split == data::Split::kAll || cal_split == data::Split::kTrain))
+      log::warn("allocate.calibration_split = {} includes the rows {} trained on: the IPW spend of a model's decisions "
+                "on rows whose outcomes it fit is biased. calibration_split=auto (held_out) leaves them out",
+                calibration_split, trained->origin);
+  }
   if (trial_src && trial_src->meta().rct_rows > 0) {
     trial = std::make_unique<Trial>();
     trial->name = trial_src->name();
-    trial->rows = data::read_rct_rows(*trial_src, trained ? trained->split : data::SplitSpec{},
-                                      data::parse_split(calibration_split),
+    trial->rows = data::read_rct_rows(*trial_src, trained ? trained->split : data::SplitSpec{}, cal_split,
                                       std::numeric_limits<int64_t>::max(), "allocate's budget calibration");
+    if (calibration_split == "auto" && trained_here)
+      log::info("allocate.calibration_split = auto: the {} held-out trial rows of {} (validation and test splits), "
+                "because {} trained on the others",
+                trial->rows.rows, trial->name, trained->origin);
     if (cal_src && model) {
       trained->check_compatible(cal_src->meta(), cal_src->name());
       trial->scores = train::predict(*trained, trial->rows);
@@ -267,7 +286,7 @@ int run_allocate(const CommonOptions& o) {
   result["budget_calibration"] = metrics::to_string(calibration);
   result["method"] = calibration == metrics::BudgetCalibration::kTrial ? "trial lambda" : method;
   result["seconds"] = seconds;
-  if (trial) result["trial"] = {{"data", trial->name}, {"split", calibration_split}, {"rows", trial->rows.rows}};
+  if (trial) result["trial"] = {{"data", trial->name}, {"split", data::to_string(cal_split)}, {"rows", trial->rows.rows}};
   if (path) result["min_spend"] = path->min_spend(), result["max_spend"] = path->max_spend();
   const double N = double(std::max<int64_t>(1, s.n));
   std::string table = fmt::format("{} users x {} arms, {} budget(s), lambda by {} calibration{}, {:.3f}s\n", s.n, s.m,
@@ -364,7 +383,8 @@ Registrar reg{{"allocate", "choose one arm per user under each budget (multiple-
                      "N x M float32), allocate.budgets [absolute] or allocate.budgets_per_capita [per user],\n"
                      "allocate.budget_calibration (auto|trial|predicted: lambda from the IPW spend on trial rows, or\n"
                      "from the scorer's predicted costs), allocate.calibration_data / calibration_split (the trial\n"
-                     "rows; default: those of allocate.data), allocate.output (.h5 or .csv), allocate.curve (CSV of\n"
+                     "rows; default: those of allocate.data, leaving out the rows the model trained on:\n"
+                     "calibration_split auto = held_out there, all elsewhere), allocate.output (.h5 or .csv), allocate.curve (CSV of\n"
                      "the whole budget curve) and curve_points, allocate.level (spend CI), and for predicted\n"
                      "calibration allocate.method (dual|bisection), greedy_fill, clamp (budget below the minimum).\n"
                      "Example: dfcl allocate --set allocate.scores=run/best.ckpt --set allocate.data=users.h5 \\\n"

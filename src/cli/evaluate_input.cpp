@@ -127,6 +127,10 @@ void resolve_split(EvaluateSettings& st, const Models& models) {
         "evaluate.split=auto (or all) scores every row",
         st.split_name, 100 * st.split_spec.fraction(st.split), fmt::join(st.data, ", "));
   }
+  if (trained && (st.calibration_split_name == "all" || st.calibration_split_name == "train"))
+    log::warn("evaluate.calibration_split = {} includes the rows {} trained on: the IPW spend of a model's decisions "
+              "on rows whose outcomes it fit is biased. Calibrate on held-out rows (evaluated, the default, or held_out)",
+              st.calibration_split_name, trained->origin);
   if (trained && st.split == data::Split::kTrain)
     log::warn("evaluate.split = train: these are {}'s training rows; its numbers here are optimistic", trained->origin);
 }

@@ -34,7 +34,7 @@ struct EvaluateSettings {
   bool split_spec_given = false;
   std::string calibration_name;  // budget_calibration as configured
   metrics::BudgetCalibration calibration = metrics::BudgetCalibration::kTrial;
-  std::string calibration_split_name;  // evaluated | all | train | validation | test
+  std::string calibration_split_name;  // evaluated | all | train | validation | test | held_out
   bool design_propensity = false;
   int quantiles = 200;
   metrics::BootstrapOptions boot;
