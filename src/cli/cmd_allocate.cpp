@@ -17,7 +17,7 @@
 #include "metrics/oracle.h"       // for true_value
 #include "metrics/rct_sample.h"   // for make_sample
 #include "metrics/score_file.h"   // for read_score_file
-#include "metrics/spend.h"        // for BudgetCalibration, trial_lambda, judge_at
+#include "metrics/spend.h"        // for BudgetCalibration, trial_calibrate, judge_policy
 #include "solver/mckp.h"          // for DualPath, solve_bisection, policy_at
 #include "train/trained_model.h"  // for load_trained_model, predict
 #ifdef DFCL_HAVE_HDF5
@@ -259,6 +259,7 @@ int run_allocate(const CommonOptions& o) {
   if (calibration == metrics::BudgetCalibration::kPredicted && method == "dual")
     path = std::make_unique<solver::DualPath>(s, threads);
   std::vector<bool> reached;
+  std::vector<metrics::TrialCalibration> tcs;  // trial calibration per budget
   for (double b : targets) {
     if (calibration == metrics::BudgetCalibration::kPredicted) {
       all.push_back(path ? path->solve(b, so) : solver::solve_bisection(s, b));
@@ -268,8 +269,11 @@ int run_allocate(const CommonOptions& o) {
     bool ok = true;
     solver::Allocation x;
     x.budget = b;
-    x.lambda = metrics::trial_lambda(*trial->path, b / double(s.n), &ok);
-    solver::policy_at(s, x.lambda, x.arm);
+    const metrics::TrialCalibration tc = metrics::trial_calibrate(trial->scores.view(), *trial->path, b / double(s.n));
+    tcs.push_back(tc);
+    ok = tc.reached;
+    x.lambda = tc.lambda;
+    metrics::calibrated_policy(s, tc, x.arm);
     for (int64_t i = 0; i < s.n; ++i) x.spend += s.c[i * s.m + x.arm[size_t(i)]], x.revenue += s.r[i * s.m + x.arm[size_t(i)]];
     x.lp_bound = x.gap_bound = NAN;  // no knapsack on predicted costs was solved
     if (!ok)
@@ -308,8 +312,21 @@ int run_allocate(const CommonOptions& o) {
               {"fill_revenue", x.fill_revenue}, {"fill_users", x.fill_users}};
     std::string tspend = "-", ci = "-", verdict = "-", true_spend = "-";
     if (trial) {
+      std::vector<uint8_t> trial_policy;
+      if (calibration == metrics::BudgetCalibration::kTrial) {
+        metrics::calibrated_policy(trial->scores.view(), tcs[k], trial_policy);
+        if (tcs[k].fill > 0) {
+          r["tie_fill"] = {{"fill", tcs[k].fill}, {"tied_trial_rows", tcs[k].tied_trial_rows}};
+          log::info("allocate: at {:.6g} per user {} trial rows switch arm at one lambda ({:.6g}); a share {:.3f} of "
+                    "such users (by a fixed hash of the row) takes the costlier arm, so that the trial's spend meets "
+                    "the budget",
+                    x.budget / N, tcs[k].tied_trial_rows, x.lambda, tcs[k].fill);
+        }
+      } else {
+        solver::policy_at(trial->scores.view(), x.lambda, trial_policy);
+      }
       const metrics::BudgetDecision d =
-          metrics::judge_at(trial->scores.view(), *trial->path, x.budget / N, x.lambda, level);
+          metrics::judge_policy(trial->scores.view(), *trial->path, x.budget / N, x.lambda, trial_policy, level);
       r["trial_spend_per_user"] = {{"value", d.spend.value}, {"se", d.spend.se}, {"lo", d.spend.lo}, {"hi", d.spend.hi}};
       r["trial_revenue_per_user"] = d.ipw.revenue;
       r["verdict"] = metrics::to_string(d.verdict);

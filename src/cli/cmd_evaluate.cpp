@@ -54,20 +54,30 @@ struct Evaluated {
 };
 
 Evaluated evaluate_scorer(const Scorer& sc, const Scored& scored, const metrics::IpwPath& path, const EvaluatedRows& rows,
-                          const EvaluateSettings& st, const metrics::IpwPath* calibration, const metrics::Oracle* oracle,
-                          int threads) {
+                          const EvaluateSettings& st, const metrics::IpwPath* calibration,
+                          const solver::Scores* calibration_scores, const metrics::Oracle* oracle, int threads) {
   Evaluated ev;
   const metrics::RctSample& s = path.sample();
   const solver::Scores& v = scored.view;
   // lambda per budget. Trial calibration on the evaluated rows themselves is the papers' EOM: its revenue CI re-runs
   // the bisection in every bootstrap replicate. Otherwise lambda is fixed before these rows are looked at.
   const bool eom_protocol = st.calibration == metrics::BudgetCalibration::kTrial && !calibration;
+  std::vector<std::vector<uint8_t>> policies;  // the decisions per budget
   for (double b : st.budgets) {
     bool reached = true;
     double lambda = 0;
-    if (st.calibration == metrics::BudgetCalibration::kPredicted) lambda = metrics::predicted_lambda(v, b, &reached, threads);
-    else lambda = metrics::trial_lambda(calibration ? *calibration : path, b, &reached);
-    metrics::BudgetDecision d = metrics::judge_at(v, path, b, lambda, st.boot.level);
+    std::vector<uint8_t> policy;
+    if (st.calibration == metrics::BudgetCalibration::kPredicted) {
+      lambda = metrics::predicted_lambda(v, b, &reached, threads);
+      solver::policy_at(v, lambda, policy);
+    } else {  // lambda from the trial's IPW spend, a tie at lambda split (metrics::trial_calibrate)
+      const metrics::TrialCalibration tc =
+          metrics::trial_calibrate(calibration ? *calibration_scores : v, calibration ? *calibration : path, b);
+      lambda = tc.lambda, reached = tc.reached;
+      metrics::calibrated_policy(v, tc, policy);
+    }
+    metrics::BudgetDecision d = metrics::judge_policy(v, path, b, lambda, policy, st.boot.level);
+    policies.push_back(std::move(policy));
     d.reached = reached;
     metrics::EomPoint p;
     if (eom_protocol) {
@@ -141,7 +151,7 @@ Evaluated evaluate_scorer(const Scorer& sc, const Scored& scored, const metrics:
     std::vector<uint8_t> policy;
     for (size_t k = 0; k < st.budgets.size(); ++k) {
       const double b = st.budgets[k];
-      solver::policy_at(v, ev.at[k].lambda, policy);
+      policy = policies[k];
       ev.true_at.push_back(metrics::true_value(rows.truth(), policy, threads));
       const metrics::Regret g = oracle->regret(v, b);
       ev.regret.push_back(g);
@@ -260,7 +270,8 @@ int run_evaluate(const CommonOptions& o) {
       cal_path = std::make_unique<metrics::IpwPath>(cal_scored.view, cal_sample, threads);
     }
     results.push_back(
-        evaluate_scorer(scorers.back(), scored.back(), path, rows, st, cal_path.get(), oracle.get(), threads));
+        evaluate_scorer(scorers.back(), scored.back(), path, rows, st, cal_path.get(), cal_rows ? &cal_scored.view : nullptr,
+                        oracle.get(), threads));
     bar.advance(1);
   }
   bar.finish();

@@ -51,7 +51,7 @@ EomPoint eom_bisect(double budget, double hi, const EomOptions& opt, const std::
     const PolicyValue over = at(lo), under = at(hi);
     if (over.cost > budget && under.cost <= budget) {
       p.lambda = hi, p.revenue = under.revenue, p.cost = under.cost;
-      p.stepped = true, p.step_over = over.cost;
+      p.stepped = true, p.step_over = over.cost, p.lambda_over = lo;
     }
   }
   return p;

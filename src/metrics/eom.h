@@ -36,6 +36,7 @@ struct EomPoint {
   // spends more.
   bool stepped = false;
   double step_over = 0;
+  double lambda_over = 0;  // stepped: the lambda just below the jump, whose decisions spend step_over
   bool reached() const { return matched || stepped; }
 };
 

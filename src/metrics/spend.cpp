@@ -3,10 +3,12 @@
 
 #include <fmt/format.h>  // for fmt::format
 
-#include <algorithm>  // for std::max
+#include <algorithm>  // for std::max, std::sort
+#include <utility>    // for std::pair
 #include <cmath>      // for std::sqrt, std::log, std::fabs, std::exp, NAN
 
 #include "core/error.h"    // for ConfigError, DataError
+#include "core/rng.h"      // for mix64
 #include "core/special.h"  // for normal_quantile
 #include "metrics/eom.h"   // for eom_at
 #include "solver/mckp.h"   // for DualPath, policy_at
@@ -108,15 +110,77 @@ double trial_lambda(const IpwPath& calibration, double budget, bool* reached) {
   return p.lambda;
 }
 
+double tie_hash(int64_t row) { return double(mix64(uint64_t(row) ^ 0x7135D0A1C3B2E4F5ull) >> 11) * 0x1.0p-53; }
+
+TrialCalibration trial_calibrate(const solver::Scores& trial_scores, const IpwPath& calibration, double budget) {
+  const RctSample& s = calibration.sample();
+  if (trial_scores.n != s.n || trial_scores.m != s.m)
+    throw DataError(fmt::format("trial_calibrate: scores are {} x {}, the trial rows {} x {}", trial_scores.n,
+                                trial_scores.m, s.n, s.m));
+  const EomPoint p = eom_at(calibration, budget);
+  TrialCalibration c;
+  c.lambda = p.lambda, c.reached = p.reached();
+  if (!p.reached()) return c;  // no lambda spends as much, or every lambda spends more
+  // The deployed decisions are solver::policy_at's, which compares r - lambda c in double where IpwPath compares lambda
+  // with the exact breakpoints: rows whose breakpoints agree to rounding (a group the scorer cannot tell apart) fall on
+  // one side together. Check what they spend; if it misses the budget, bracket the jump with the deployed rule and
+  // split the group.
+  std::vector<uint8_t> hi, lo;
+  solver::policy_at(trial_scores, c.lambda, hi);
+  const double tol = 1e-4 * budget;
+  if (std::fabs(ipw_spend(s, hi.data()).value - budget) <= tol) return c;
+  const double l_hi = c.lambda * (1 + 1e-9) + 1e-300;
+  const double l_lo = (p.stepped ? p.lambda_over : c.lambda) * (1 - 1e-9);
+  solver::policy_at(trial_scores, l_hi, hi);
+  solver::policy_at(trial_scores, l_lo, lo);
+  if (!(ipw_spend(s, hi.data()).value <= budget && ipw_spend(s, lo.data()).value > budget)) return c;
+  c.lambda = l_hi, c.lambda_over = l_lo;
+  std::vector<std::pair<double, int64_t>> tied;  // (hash, row) of the rows that switch in the jump
+  for (int64_t i = 0; i < s.n; ++i)
+    if (hi[size_t(i)] != lo[size_t(i)]) tied.emplace_back(tie_hash(i), i);
+  std::sort(tied.begin(), tied.end());
+  c.tied_trial_rows = int64_t(tied.size());
+  // The first k tied rows (by hash) on their costlier arm: the largest k whose IPW spend stays within b.
+  std::vector<uint8_t> pol;
+  auto spend_with = [&](size_t k) {
+    pol = hi;
+    for (size_t q = 0; q < k; ++q) pol[size_t(tied[q].second)] = lo[size_t(tied[q].second)];
+    return ipw_spend(s, pol.data()).value;
+  };
+  size_t a = 0, e = tied.size();  // spend(a) <= budget < spend(e): the two sides of the jump
+  while (e - a > 1) {
+    const size_t mid = a + (e - a) / 2;
+    (spend_with(mid) <= budget ? a : e) = mid;
+  }
+  c.fill = a == 0 ? 0.0 : tied[a].first;  // rows with hash < fill: exactly the first a (a < e <= size)
+  c.reached = true;
+  return c;
+}
+
+void calibrated_policy(const solver::Scores& scores, const TrialCalibration& c, std::vector<uint8_t>& arm) {
+  solver::policy_at(scores, c.lambda, arm);
+  if (!(c.fill > 0)) return;
+  std::vector<uint8_t> lo;
+  solver::policy_at(scores, c.lambda_over, lo);
+  for (int64_t i = 0; i < scores.n; ++i)
+    if (arm[size_t(i)] != lo[size_t(i)] && tie_hash(i) < c.fill) arm[size_t(i)] = lo[size_t(i)];
+}
+
 BudgetDecision judge_at(const solver::Scores& scores, const IpwPath& judged, double budget, double lambda,
                         double level) {
-  const RctSample& s = judged.sample();
-  if (scores.n != s.n || scores.m != s.m)
-    throw DataError(fmt::format("judge_at: scores are {} x {}, the trial rows {} x {}", scores.n, scores.m, s.n, s.m));
-  BudgetDecision d;
-  d.budget = budget, d.lambda = lambda;
   std::vector<uint8_t> policy;
   solver::policy_at(scores, lambda, policy);
+  return judge_policy(scores, judged, budget, lambda, policy, level);
+}
+
+BudgetDecision judge_policy(const solver::Scores& scores, const IpwPath& judged, double budget, double lambda,
+                            const std::vector<uint8_t>& policy, double level) {
+  const RctSample& s = judged.sample();
+  if (scores.n != s.n || scores.m != s.m || int64_t(policy.size()) != s.n)
+    throw DataError(fmt::format("judge_policy: scores are {} x {} with {} decisions, the trial rows {} x {}", scores.n,
+                                scores.m, policy.size(), s.n, s.m));
+  BudgetDecision d;
+  d.budget = budget, d.lambda = lambda;
   d.predicted_spend = predicted_spend(scores, policy.data());
   // The decisions as deployed (solver::policy_at). IpwPath::at(lambda) compares lambda with the hull breakpoints
   // instead; a bisection's lambda sits on some row's breakpoint, where the two can put that one row on either side.

@@ -55,6 +55,24 @@ double predicted_lambda(const solver::Scores& scores, double budget, bool* reach
 /// lambda is on the side that does not overspend; EomPoint::stepped).
 double trial_lambda(const IpwPath& calibration, double budget, bool* reached = nullptr);
 
+/// Trial calibration that also splits a tie. When many users switch arm at the same lambda (a scorer whose outputs
+/// saturate gives a whole group one breakpoint), the IPW spend jumps over the budget there, and neither side of the
+/// jump meets it (a DHCL model of the reproduction: 0.177 or 0.322 per user for a budget of 0.3). The users that
+/// switch between lambda_over and lambda (the tied group) then take their costlier arm when a fixed hash of their row
+/// index is below `fill`, the largest share whose IPW spend on the trial rows stays within b: the LP's fractional
+/// solution at lambda*, rounded by a deterministic random order. fill = 0 when no tie needed splitting.
+struct TrialCalibration {
+  double lambda = 0, lambda_over = 0, fill = 0;
+  int64_t tied_trial_rows = 0;  // trial rows in the tied group
+  bool reached = false;
+};
+TrialCalibration trial_calibrate(const solver::Scores& trial_scores, const IpwPath& calibration, double budget);
+/// The decisions of `c` for the rows of `scores`: solver::policy_at(scores, c.lambda), with the tied rows whose hash is
+/// below c.fill on their arm at c.lambda_over. The hash is of the row index, so any file's rows draw alike.
+void calibrated_policy(const solver::Scores& scores, const TrialCalibration& c, std::vector<uint8_t>& arm);
+/// The share in [0, 1) that decides whether tied row i takes its costlier arm (calibrated_policy).
+double tie_hash(int64_t row);
+
 /// The decisions of one scorer at one lambda, judged on trial rows.
 struct BudgetDecision {
   double budget = 0, lambda = 0;
@@ -69,6 +87,9 @@ struct BudgetDecision {
 /// may count one row differently when lambda sits exactly on that row's breakpoint, as a bisection's lambda does.)
 BudgetDecision judge_at(const solver::Scores& scores, const IpwPath& judged, double budget, double lambda,
                         double level = 0.95);
+/// The same for given decisions `policy` (one arm per row of `scores`), e.g. calibrated_policy's.
+BudgetDecision judge_policy(const solver::Scores& scores, const IpwPath& judged, double budget, double lambda,
+                            const std::vector<uint8_t>& policy, double level = 0.95);
 
 /// Cost calibration of a scorer on trial rows, one entry per arm: the mean predicted cost of giving everyone arm j
 /// (1/N) sum_i c_hat_ij against the observed mean cost of arm j (the mean of c_i over the rows that got j: unbiased in

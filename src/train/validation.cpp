@@ -16,6 +16,7 @@
 #include "metrics/policy_value.h"   // for uniform_policy_value
 #include "metrics/rct_sample.h"     // for RctSample, empirical_propensity
 #include "metrics/scorers.h"        // for random_scores
+#include "solver/mckp.h"            // for policy_at
 #include "model/batch.h"            // for to_batch
 #include "train/trained_model.h"    // for predict
 
@@ -127,16 +128,20 @@ ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::
   for (double b : budgets_) {
     metrics::EomPoint p;
     bool reached = true;
+    std::vector<uint8_t> policy;  // the decisions as deployed: a tie at lambda split as dfcl allocate splits it
     if (calibration_ == metrics::BudgetCalibration::kTrial) {
       p = metrics::eom_at(path, b);
-      reached = p.reached();
+      const metrics::TrialCalibration tc = metrics::trial_calibrate(scores.view(), path, b);
+      reached = tc.reached;
+      metrics::calibrated_policy(scores.view(), tc, policy);
     } else {
       p.budget = b;
       p.lambda = metrics::predicted_lambda(scores.view(), b, &reached, threads_);
       const metrics::PolicyValue v = path.at(p.lambda);
       p.revenue = v.revenue, p.cost = v.cost, p.matched = reached;
+      solver::policy_at(scores.view(), p.lambda, policy);
     }
-    metrics::BudgetDecision d = metrics::judge_at(scores.view(), path, b, p.lambda);
+    metrics::BudgetDecision d = metrics::judge_policy(scores.view(), path, b, p.lambda, policy);
     d.reached = reached;
     if (d.verdict == metrics::SpendVerdict::kOverspends) r.meets_budgets = false;
     r.overspend = std::max(r.overspend, (d.spend.lo - b) / b);

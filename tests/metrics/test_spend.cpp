@@ -9,6 +9,7 @@
 #include "metrics/eom.h"        // for eom_at
 #include "metrics/ipw_path.h"   // for IpwPath
 #include "metrics/oracle.h"     // for true_value
+#include "metrics/score_table.h"  // for ScoreTable
 #include "metrics/spend.h"      // for ipw_spend, judge_spend, predicted_lambda, trial_lambda, cost_calibration
 #include "metrics/synthetic.h"  // for Trial
 #include "solver/mckp.h"        // for policy_at
@@ -152,6 +153,53 @@ TEST(Spend, TrialLambdaOnASmallTrialReachesBudgetsFromBelow) {
   bool reached = true;
   trial_lambda(path, 1.5 * most + 1, &reached);
   EXPECT_FALSE(reached);
+}
+
+// A third of the users share one score row (a scorer whose outputs saturate): they all switch arm at one lambda and
+// the IPW spend jumps over the budget there. trial_calibrate splits the group by a fixed hash so that the calibrated
+// decisions' IPW spend meets the budget from below, to within one row's term; the unsplit sides of the jump miss it.
+TEST(Spend, TrialCalibrationSplitsATiedGroup) {
+  test::Trial pop(30000, 3, 4);
+  const RctSample s = pop.sample();
+  metrics::ScoreTable t;
+  const solver::Scores truth = pop.truth();
+  t.n = truth.n, t.m = truth.m;
+  t.r.assign(truth.r, truth.r + truth.n * truth.m);
+  t.c.assign(truth.c, truth.c + truth.n * truth.m);
+  for (int64_t i = 0; i < t.n; i += 3)  // the tied third: arm 1 at ROI 2 over control, arm 2 dominated
+    t.r[i * 3 + 0] = 1, t.c[i * 3 + 0] = 0, t.r[i * 3 + 1] = 3, t.c[i * 3 + 1] = 1, t.r[i * 3 + 2] = 3, t.c[i * 3 + 2] = 2;
+  const solver::Scores sc = t.view();
+  const IpwPath path(sc, s, 1);
+  std::vector<uint8_t> below, above;
+  solver::policy_at(sc, 2 * (1 - 1e-9), below);
+  solver::policy_at(sc, 2 * (1 + 1e-9), above);
+  const double b = 0.5 * (ipw_spend(s, below.data()).value + ipw_spend(s, above.data()).value);  // inside the jump
+  ASSERT_GT(ipw_spend(s, below.data()).value - ipw_spend(s, above.data()).value, 0.05) << "a real jump";
+  const TrialCalibration c = trial_calibrate(sc, path, b);
+  ASSERT_TRUE(c.reached);
+  EXPECT_NEAR(c.lambda, 2.0, 1e-6);
+  EXPECT_GT(c.fill, 0.1);
+  EXPECT_LT(c.fill, 0.9);
+  EXPECT_GE(c.tied_trial_rows, 10000 - 10);
+  std::vector<uint8_t> pol;
+  calibrated_policy(sc, c, pol);
+  const double spend = ipw_spend(s, pol.data()).value;
+  EXPECT_LE(spend, b + 1e-12);
+  EXPECT_GT(spend, b - 3 * 2.0 * 3 / double(s.n)) << "within a few rows' IPW terms (cost <= 2, 1/p = 3)";
+  // The moved rows are the tied rows whose hash is below fill: about fill of them.
+  int64_t moved = 0;
+  for (int64_t i = 0; i < sc.n; ++i) {
+    if (pol[size_t(i)] != above[size_t(i)]) {
+      ASSERT_EQ(pol[size_t(i)], below[size_t(i)]) << i;
+      ASSERT_LT(tie_hash(i), c.fill) << i;
+      ++moved;
+    }
+  }
+  EXPECT_NEAR(double(moved) / double(c.tied_trial_rows), c.fill, 0.03);
+  // Without a tie at most the row on lambda's breakpoint is split: the truth's own scores.
+  const IpwPath tp(truth, s, 1);
+  const TrialCalibration u = trial_calibrate(truth, tp, 0.3);
+  EXPECT_TRUE(u.fill == 0.0 || u.tied_trial_rows <= 2) << u.tied_trial_rows;
 }
 
 TEST(Spend, TrialLambdaIsTheEomBisectionAndJudgeAtReadsItsDecisions) {
