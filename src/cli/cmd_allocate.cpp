@@ -183,8 +183,7 @@ int run_allocate(const CommonOptions& o) {
   }
   data::RowSource* trial_src = cal_src ? cal_src.get() : src.get();
   // Which trial rows: never, by default, rows the model trained on. Its decisions there follow the outcomes it fit, so
-  // their IPW spend is biased (a DHCL model calibrated on all rows of its trial spent 0.18 per user in truth for a
-  // budget of 0.3; docs/results.md).
+  // their IPW spend can be biased (docs/metrics.md §12).
   const bool trained_here =
       trained && data::shares_file(cal_src ? calibration_data : data_paths, trained->train_files);
   data::Split cal_split = data::Split::kAll;
