@@ -8,26 +8,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-out=${OUT:-out/experiments}
+# shellcheck source=launch/experiments/common.sh
+source launch/experiments/common.sh
 dfcl=${DFCL:-$(cd "$out" && pwd)/dfcl}
-seeds=${SEEDS:-5}
-regimes=${REGIMES:-"marketing retail marketing_small retail_small marketing_linear retail_linear marketing_heavy"}
-methods=${METHODS:-"dhcl dfcl_pl dfcl_mer dfcl_ifd dfcl_ppl dfcl_pifd"}
-cfg=configs/experiments
-# Shared with reproduce.sh: the regime's budgets, lambda grid and data file.
-budgets_of() { case $1 in retail*) echo "[0.3,0.8,1.5]" ;; *) echo "[0.3,0.6,1.0]" ;; esac; }
-lambdas_of() { case $1 in retail*) echo "[0.36,1.15,2.0]" ;; *) echo "[0.08,0.18,0.37]" ;; esac; }
-data_of() {
-  case $1 in marketing_linear) echo "$out/marketing.h5" ;; retail_linear) echo "$out/retail.h5" ;; *) echo "$out/$1.h5" ;; esac
-}
-extra_of() {
-  case $2 in
-    dfcl_pl | dfcl_mer | dfcl_ifd) echo "--set loss.lambdas=$(lambdas_of "$1")" ;;
-    dfcl_ppl | dfcl_pifd) echo "--set loss.budgets=$(budgets_of "$1")" ;;
-  esac
-}
-start=$(date +%s)
-say() { echo "[$(( $(date +%s) - start ))s] $*"; }
 for regime in $regimes; do
   r=$out/$regime
   [ -f "$r/tune/tsm_sl/tune.json" ] || { echo "oracle.sh: $regime has not been tuned (run reproduce.sh first)"; exit 1; }
@@ -80,16 +63,8 @@ PY
     say "$regime: oracle-selected $method"
   done
   for seed in $(seq 1 "$seeds"); do
-    e=$r/oracle/eval_$seed.json
-    [ -f "$e" ] && continue
-    scorers=""
-    for method in tsm_sl $methods; do
-      [ -f "$r/oracle/$method/$seed/best.ckpt" ] && scorers+="${scorers:+,}$r/oracle/$method/$seed/best.ckpt"
-    done
-    "$dfcl" -q evaluate --set "evaluate.data=$data" --set "evaluate.scores=[$scorers]" \
-      --set "evaluate.budgets=$(budgets_of "$regime")" --set evaluate.budget_calibration=trial \
-      --set evaluate.calibration_split=all --set evaluate.bootstrap=0 --set evaluate.plot= --json "$e.partial"
-    mv "$e.partial" "$e"
+    # shellcheck disable=SC2086
+    evaluate_seed "$r/oracle" "$data" "$regime" "$seed" tsm_sl $methods
   done
   say "$regime: oracle selection evaluated"
 done

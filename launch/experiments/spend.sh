@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # \brief Budgets in true spend (docs/results.md, "What the decisions spend"): the retail regime's seed-1 models
-# allocate 2M users at three budgets, with lambda from their own predicted costs or calibrated on trials of 20k, 200k
+# allocate 2M new users at three budgets, with lambda from their own predicted costs or calibrated on trials of 20k, 200k
 # and 2M rows, and the true spend of every allocation is read off the true tables. Besides TSM-SL and DFCL-IFD as tuned
 # (cost_head: calibrated), DFCL-IFD with the papers' cost_head: decision, whose cost head flattens.
 # Run after launch/experiments/reproduce.sh (it reads out/experiments/retail/); writes out/experiments/spend/*.json.
@@ -12,11 +12,14 @@ dfcl=${DFCL:-$(cd "$out" && pwd)/dfcl}
 cfg=configs/experiments
 s=$out/spend
 mkdir -p "$s"
-# Trials of 20k, 200k and 2M rows of the retail population (rows are functions of (seed, row): the smaller trials are
-# the first rows of the larger), and the 2M users to allocate.
+# The 2M users to allocate and trials of 20k, 200k and 2M rows, all new users of the retail population (rows are
+# functions of (seed, row); the regime's trial, which the models trained on, is rows 0 .. 200k-1): users are rows
+# 200k .. 2.2M-1, the trials rows from 2.2M on (the smaller trials are the first rows of the larger).
+[ -f "$s/retail_users.h5" ] || "$dfcl" -q generate -c "$cfg/regimes/retail.yaml" --set generate.first_row=200000 \
+  --set generate.rct_rows=2000000 --set generate.output="$s/retail_users.h5" > /dev/null
 for n in 20000 200000 2000000; do
-  [ -f "$s/retail_$n.h5" ] || "$dfcl" -q generate -c "$cfg/regimes/retail.yaml" --set generate.rct_rows=$n \
-    --set generate.output="$s/retail_$n.h5" > /dev/null
+  [ -f "$s/retail_trial_$n.h5" ] || "$dfcl" -q generate -c "$cfg/regimes/retail.yaml" --set generate.first_row=2200000 \
+    --set generate.rct_rows=$n --set generate.output="$s/retail_trial_$n.h5" > /dev/null
 done
 # DFCL-IFD with the papers' cost head: the tuned values, seed 1, cost_head: decision.
 ifd_decision=$s/dfcl_ifd_decision
@@ -32,11 +35,11 @@ for model in tsm_sl dfcl_ifd dfcl_ifd_decision; do
   ckpt=$out/retail/$model/1/best.ckpt
   [ "$model" = dfcl_ifd_decision ] && ckpt=$ifd_decision/best.ckpt
   [ -f "$s/${model}_predicted.json" ] || "$dfcl" -q allocate --set "allocate.scores=$ckpt" \
-    --set "allocate.data=$s/retail_2000000.h5" --set "allocate.budgets_per_capita=[0.3,0.8,1.5]" \
+    --set "allocate.data=$s/retail_users.h5" --set "allocate.budgets_per_capita=[0.3,0.8,1.5]" \
     --set allocate.budget_calibration=predicted --json "$s/${model}_predicted.json"
   for n in 20000 200000 2000000; do
     [ -f "$s/${model}_trial_$n.json" ] || "$dfcl" -q allocate --set "allocate.scores=$ckpt" \
-      --set "allocate.data=$s/retail_2000000.h5" --set "allocate.calibration_data=$s/retail_$n.h5" \
+      --set "allocate.data=$s/retail_users.h5" --set "allocate.calibration_data=$s/retail_trial_$n.h5" \
       --set "allocate.budgets_per_capita=[0.3,0.8,1.5]" --set allocate.budget_calibration=trial \
       --json "$s/${model}_trial_$n.json"
   done
