@@ -206,10 +206,13 @@ void sum_segment(const at::Tensor& t, const Plan& plan, int world, int rank, con
     sum_in_rank_order<double>(recv, world, plan.mine, out);
 }
 
+}  // namespace
+
 /// A float all-reduce in stages (exchange; rank-order sum, all-gather), or one MPI_Iallreduce; test()/wait() drive it.
-class MpiWork : public Work {
+/// The second stage starts in launch order across works (MpiCommunicator::staged_front).
+class MpiStagedWork : public Work {
  public:
-  MpiWork(MpiCommunicator& comm, const at::Tensor& t, ReduceOp op, const CollectiveDesc& desc)
+  MpiStagedWork(MpiCommunicator& comm, const at::Tensor& t, ReduceOp op, const CollectiveDesc& desc)
       : comm_(comm), t_(t), op_(op), desc_(desc), type_(mpi_type(t.scalar_type())) {
     const int n = int(t_.numel());
     two_stage_ = is_float(t_.scalar_type()) && op_ != ReduceOp::kMax && comm_.size() > 1;
@@ -219,13 +222,14 @@ class MpiWork : public Work {
       start(MPI_Ialltoallv(t_.data_ptr(), plan_.counts.data(), plan_.displs.data(), type_, recv_.data(),
                            plan_.recv_counts.data(), plan_.recv_displs.data(), type_, comm_.comm(), &req_),
             "MPI_Ialltoallv");
+      comm_.push_staged(this);
     } else {
       start(MPI_Iallreduce(MPI_IN_PLACE, t_.data_ptr(), n, type_, op_ == ReduceOp::kMax ? MPI_MAX : MPI_SUM,
                            comm_.comm(), &req_),
             "MPI_Iallreduce");
     }
   }
-  ~MpiWork() override {
+  ~MpiStagedWork() override {
     // A collective cannot be cancelled and its buffers must outlive it: finish it (the watchdog bounds the wait).
     if (!done_) try {
         wait();
@@ -235,6 +239,8 @@ class MpiWork : public Work {
 
   bool test() override {
     while (!done_) {
+      // A first stage that is done waits for the works launched before it to start their second stages.
+      if (in_first_stage() && comm_.staged_front() != this) return false;
       int flag = 0;
       progress(MPI_Test(&req_, &flag, MPI_STATUS_IGNORE), "MPI_Test");
       if (!flag) return false;
@@ -246,19 +252,32 @@ class MpiWork : public Work {
 
   void wait() override {
     while (!done_) {
+      if (in_first_stage()) {
+        while (comm_.staged_front() != this) comm_.staged_front()->finish_first_stage();
+      }
       progress(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait");
       advance();
     }
     rethrow();
   }
 
+  /// Waits for the first stage and starts the second (only the front of the launch order calls it).
+  void finish_first_stage() {
+    if (!in_first_stage()) return;
+    progress(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait");
+    advance();
+  }
+
  private:
+  bool in_first_stage() const { return two_stage_ && stage_ == 0 && !done_; }
+
   void start(int rc, const char* what) { progress(rc, what); }
 
   /// The current stage completed: after the exchange, sum this rank's segment and start the all-gather; else finish.
   void advance() {
     if (two_stage_ && stage_ == 0) {
       stage_ = 1;
+      comm_.pop_staged(this);
       sum_segment(t_, plan_, comm_.size(), comm_.rank(), recv_.data());
       start(MPI_Iallgatherv(MPI_IN_PLACE, 0, type_, t_.data_ptr(), plan_.counts.data(), plan_.displs.data(), type_,
                             comm_.comm(), &req_),
@@ -281,6 +300,7 @@ class MpiWork : public Work {
   }
 
   void finish() {
+    if (two_stage_ && stage_ == 0) comm_.pop_staged(this);  // failed in its first stage
     done_ = true;
     comm_.end(desc_.seq);
   }
@@ -301,6 +321,8 @@ class MpiWork : public Work {
   std::vector<char> recv_;
   MPI_Request req_ = MPI_REQUEST_NULL;
 };
+
+namespace {
 
 /// Deregisters a blocking collective from the watchdog however it ends.
 struct EndGuard {
@@ -371,7 +393,17 @@ void MpiCommunicator::check(int rc, const char* what, const CollectiveDesc& desc
       rank_, what, desc.seq, desc.name(), std::string(buf, size_t(len))));
 }
 
+void MpiCommunicator::pop_staged(MpiStagedWork* w) {
+  const auto it = std::find(staged_.begin(), staged_.end(), w);
+  if (it != staged_.end()) staged_.erase(it);
+}
+
+void MpiCommunicator::flush_staged() {
+  while (!staged_.empty()) staged_.front()->finish_first_stage();
+}
+
 int64_t MpiCommunicator::begin(CollectiveDesc desc) {
+  flush_staged();  // every collective starts after the second stages of the works in flight (push_staged)
   desc.seq = ++seq_;
   watchdog_->begin(desc);
   if (opts_.debug) {
@@ -471,9 +503,9 @@ std::unique_ptr<Work> MpiCommunicator::allreduce_async(at::Tensor& t, ReduceOp o
   CollectiveDesc d = d0;
   d.seq = begin(d0);
   try {
-    return std::make_unique<MpiWork>(*this, t, op, d);
+    return std::make_unique<MpiStagedWork>(*this, t, op, d);
   } catch (...) {
-    end(d.seq);  // MpiWork deregisters itself when it fails after construction; here it failed to start
+    end(d.seq);  // MpiStagedWork deregisters itself when it fails after construction; here it failed to start
     throw;
   }
 }

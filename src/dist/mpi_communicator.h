@@ -3,6 +3,7 @@
 // Built only with DFCL_HAVE_MPI. Callers outside src/dist use make_communicator() (communicator.h); this header is for
 // the NCCL communicator (sequence numbers, debug check and watchdog shared with MPI) and the tests.
 #pragma once
+#include <deque>  // for std::deque
 #include <mpi.h>  // for MPI_Comm
 
 #include <cstdint>  // for int64_t
@@ -15,6 +16,8 @@
 #include "dist/watchdog.h"      // for Watchdog
 
 namespace dfcl::dist {
+
+class MpiStagedWork;
 
 class MpiCommunicator : public Communicator {
  public:
@@ -46,6 +49,18 @@ class MpiCommunicator : public Communicator {
   /// Throws DistError "rank R: <what> failed in collective #S (<name>): <MPI's message>" unless rc is MPI_SUCCESS.
   void check(int rc, const char* what, const CollectiveDesc& desc) const;
 
+  // ---- the order of staged all-reduces (mpi.cpp) ----
+  // An async float all-reduce is two collectives, and its second starts when its first has completed, which each rank
+  // sees at its own time. Collectives on one communicator must start in the same order on every rank, so the second
+  // stages start in launch order, and before any later collective: a work whose first stage is done waits for those
+  // launched before it (staged_front), and begin() first finishes the first stage of every work in flight
+  // (flush_staged). Without this two buckets in flight can start their second stages in different orders on two
+  // ranks: MPI_ERR_TRUNCATE, or a wrong sum.
+  void push_staged(MpiStagedWork* w) { staged_.push_back(w); }
+  MpiStagedWork* staged_front() const { return staged_.empty() ? nullptr : staged_.front(); }
+  void pop_staged(MpiStagedWork* w);
+  void flush_staged();
+
  private:
   void debug_check(const CollectiveDesc& desc);
 
@@ -56,6 +71,7 @@ class MpiCommunicator : public Communicator {
   int64_t seq_ = 0;
   std::unique_ptr<Watchdog> watchdog_;
   std::vector<char> scratch_;  // blocking float all-reduce: every rank's copy of this rank's segment (reused)
+  std::deque<MpiStagedWork*> staged_;  // async works still in their first stage, in launch order
 };
 
 /// True when MPI_Init has run and MPI_Finalize has not (some other code may have initialised MPI).

@@ -190,6 +190,37 @@ TEST(Communicator, AsyncAllreducesInFlightCompleteOutOfOrder) {
   EXPECT_TRUE(torch::equal(a, torch::full({5000}, tri, torch::kFloat)));
 }
 
+// Many float all-reduces in flight at once (two stages each under MPI), polled and waited in a different order and
+// with different delays on every rank, so their first stages complete in different orders on different ranks: every
+// sum is still exact, and a blocking collective in between is not confused with them.
+TEST(Communicator, ManyLargeAsyncAllreducesPolledInRankDependentOrder) {
+  constexpr int kWorks = 8;
+  std::vector<at::Tensor> t;
+  std::vector<std::unique_ptr<dist::Work>> w;
+  for (int k = 0; k < kWorks; ++k) {
+    t.push_back(torch::full({(k + 1) * 40000}, double(R() + 1 + k), torch::kFloat));
+    w.push_back(comm().allreduce_async(t.back(), ReduceOp::kSum));
+    if (R() == k % W()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::mt19937_64 gen(uint64_t(R()) * 7919 + 1);
+  for (int round = 0; round < 50; ++round) {
+    const int k = int(gen() % kWorks);
+    w[size_t(k)]->test();
+    if (round == 25) {
+      at::Tensor e = torch::full({3}, 1.0, torch::kDouble);
+      comm().allreduce(e);
+      EXPECT_TRUE(torch::equal(e, torch::full({3}, double(W()), torch::kDouble)));
+    }
+  }
+  for (int i = 0; i < kWorks; ++i) {
+    const int k = (R() % 2 == 0) ? kWorks - 1 - i : i;  // even ranks wait from the last, odd ranks from the first
+    w[size_t(k)]->wait();
+  }
+  const double tri = W() * (W() + 1) / 2.0;
+  for (int k = 0; k < kWorks; ++k)
+    EXPECT_TRUE(torch::equal(t[size_t(k)], torch::full({(k + 1) * 40000}, tri + double(W() * k), torch::kFloat))) << k;
+}
+
 TEST(Communicator, AsyncWorkDestroyedUnwaitedStillCompletes) {
   at::Tensor t = torch::full({100}, 2.0, torch::kDouble);
   { auto w = comm().allreduce_async(t); }  // the destructor finishes the collective

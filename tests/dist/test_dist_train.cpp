@@ -122,6 +122,23 @@ TEST_F(DistTrain, TsmSlTwoRanksEqualOneRankWithTheSameGlobalBatch) {
   expect_equivalent({}, 1e-6, "tsm_sl");
 }
 
+// Every parameter of [256, 256] is larger than both bucket caps, so each gets a bucket of its own and several
+// two-stage all-reduces are in flight at once; their second stages must start in the same order on every rank (the
+// crash of issue 14: MPI_ERR_TRUNCATE with model.trunk=[512,512] under mpirun -n 2).
+// Bucketing cannot change the sums (each element is added in rank order whatever bucket carries it), so 2 ranks with
+// one bucket per parameter equal 2 ranks with a single bucket bitwise, and 1 rank to float32 rounding of the wider net.
+TEST_F(DistTrain, ParametersLargerThanBothBucketCapsTwoRanksEqualOneRank) {
+  const std::vector<std::string> big = {"model.trunk=[256, 256]"};
+  std::vector<std::string> small_buckets = big;
+  small_buckets.push_back("dist.bucket_mb=0.0625");
+  small_buckets.push_back("dist.first_bucket_mb=0.03125");
+  expect_equivalent(small_buckets, 2e-5, "big_parameters");
+  data::MemorySource src = make_data(8000);
+  const at::Tensor many = train_on(world(), src, make_config(shared_dir("big_many"), small_buckets));
+  const at::Tensor one_bucket = train_on(world(), src, make_config(shared_dir("big_one"), big));
+  EXPECT_TRUE(torch::equal(many, one_bucket)) << "bucketing changed the 2-rank result: " << rel_diff(many, one_bucket);
+}
+
 TEST_F(DistTrain, IfdTwoRanksEqualOneRank) {
   // IFD's self-normalised (Hajek) sums and its clip bound are reduced across ranks inside the loss.
   expect_equivalent({"loss.name=ifd"}, 1e-6, "ifd");
