@@ -56,6 +56,36 @@ YAML::Node find(const YAML::Node& root, const std::string& key) {
   return cur;
 }
 
+// A YAML alias may refer to a node that contains it (`train: &t {extra: *t}`): the document is then a cycle, and
+// every walk over it would recurse until the stack overflows. Refused with the key and line, before anything walks it;
+// nesting deeper than any config needs is refused too.
+void check_acyclic(const YAML::Node& node, const std::string& prefix, const std::string& file,
+                   std::vector<YAML::Node>& ancestors) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  if (ancestors.size() > 64)
+    throw ConfigError(fmt::format("{}: config key '{}' is nested more than 64 levels deep; configs are sections of "
+                                  "keys (section: {{key: value}})",
+                                  file, prefix));
+  for (const YAML::Node& a : ancestors)
+    if (a.is(node))
+      throw ConfigError(fmt::format("{}:{}: config key '{}' refers (through a YAML alias) to a node that contains it, "
+                                    "so the config never ends; write the values out instead of the alias",
+                                    file, node.Mark().line + 1, prefix));
+  ancestors.push_back(node);
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it)
+      check_acyclic(it->second, prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar(), file, ancestors);
+  } else {
+    for (size_t i = 0; i < node.size(); ++i) check_acyclic(node[i], fmt::format("{}.{}", prefix, i), file, ancestors);
+  }
+  ancestors.pop_back();
+}
+
+void check_acyclic(const YAML::Node& root, const std::string& file) {
+  std::vector<YAML::Node> ancestors;
+  check_acyclic(root, "", file, ancestors);
+}
+
 void record_origins(const YAML::Node& node, const std::string& prefix, const std::string& file,
                     std::map<std::string, std::string>& out) {
   if (!node.IsMap()) return;
@@ -145,6 +175,7 @@ Config Config::from_string(const std::string& yaml, const std::string& origin) {
     if (n.IsNull()) return c;
     if (!n.IsMap())
       throw ConfigError(fmt::format("{}: the top level must be a map of keys (section: {{key: value}}), not {}", origin, show(n)));
+    check_acyclic(n, origin);
     c.state_->root = n;
     record_origins(n, "", origin, c.state_->origins);
   } catch (const YAML::ParserException& e) {
@@ -168,6 +199,7 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
     if (!n.IsNull()) {
       if (!n.IsMap())
         throw ConfigError(fmt::format("{}: the top level must be a map of keys (section: {{key: value}})", path));
+      check_acyclic(n, path);
       c.state_->root = n;
       record_origins(n, "", path, c.state_->origins);
     }

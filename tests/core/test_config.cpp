@@ -92,3 +92,20 @@ TEST(Config, FileThenOverridesLayerInOrder) {
   EXPECT_EQ(c.origin("a.c"), path + ":3");
   EXPECT_THROW(c.set("a.b.c=1"), ConfigError);  // a.b is a value, not a section
 }
+
+// A YAML alias that refers to a node containing it makes the document a cycle: a ConfigError naming the key and line,
+// not a stack overflow (issue 14, item 2). An alias to another section is fine.
+TEST(Config, SelfReferentialAliasIsRefusedWithTheKey) {
+  try {
+    Config::from_string("train: &t {epochs: 1, extra: *t}\n", "self.yaml");
+    FAIL() << "a cyclic config was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("self.yaml:1: config key 'train.extra'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Config::from_string("a: &x [1, *x]\n", "list.yaml"), ConfigError);
+  const std::string path = ::testing::TempDir() + "dfcl_self.yaml";
+  { std::ofstream(path) << "model:\n  trunk: [8]\n  deep: &d {x: {y: *d}}\n"; }
+  EXPECT_THROW(Config::load(path), ConfigError);
+  const Config ok = Config::from_string("base: &b {lr: 0.5}\noptimizer: *b\n", "ok.yaml");
+  EXPECT_EQ(ok.get<double>("optimizer.lr", 0), 0.5);
+}
