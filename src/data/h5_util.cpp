@@ -18,6 +18,10 @@ herr_t collect(unsigned n, const H5E_error2_t* e, void* data) {
 
 void quiet() {
   static const bool done = [] {
+    // No library shutdown at exit: after a write that failed (disk full), HDF5 keeps the half-closed file in its
+    // tables and its atexit shutdown crashes closing it again (a segfault after the clear error). dfcl closes every
+    // file it writes explicitly before renaming it from .partial, so nothing is left for the shutdown to flush.
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
