@@ -46,13 +46,16 @@ int apply_runtime(const Config& cfg) {
 
 void emit_json(const nlohmann::json& result, const CommonOptions& o) {
   if (log::rank() != 0) return;
+  // A string that is not UTF-8 (a name read from someone else's file) is written with U+FFFD in place of its bad
+  // bytes rather than failing the whole result.
+  const std::string text = result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   if (o.json_out.empty()) {
-    std::cout << result.dump(2) << std::endl;
+    std::cout << text << std::endl;
     return;
   }
   std::ofstream f(o.json_out);
   if (!f) throw IoError(fmt::format("cannot write '{}' (--json): check the directory exists and is writable", o.json_out));
-  f << result.dump(2) << '\n';
+  f << text << '\n';
   log::info("results written to {}", o.json_out);
 }
 

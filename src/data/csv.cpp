@@ -189,9 +189,41 @@ std::string_view trim_field(std::string_view s) {
   return s;
 }
 
+size_t invalid_utf8_at(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return i;
+    const auto b1 = len > 1 ? static_cast<unsigned char>(s[i + 1]) : 0;
+    // overlong forms, surrogates and code points beyond U+10FFFF
+    if ((len == 2 && b < 0xC2) || (len == 3 && b == 0xE0 && b1 < 0xA0) || (len == 3 && b == 0xED && b1 >= 0xA0) ||
+        (len == 4 && b == 0xF0 && b1 < 0x90) || (len == 4 && (b > 0xF4 || (b == 0xF4 && b1 >= 0x90))))
+      return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 std::string show_field(std::string_view v) {
-  if (v.size() > 60) return fmt::format("'{}...'", v.substr(0, 57));
-  return fmt::format("'{}'", v);
+  const bool cut = v.size() > 60;
+  if (cut) v = v.substr(0, 57);
+  std::string out = "'";
+  size_t i = 0;
+  while (i < v.size()) {
+    const size_t bad = invalid_utf8_at(v.substr(i));
+    const size_t good = bad == std::string_view::npos ? v.size() - i : bad;
+    for (size_t k = i; k < i + good; ++k) {
+      const auto c = static_cast<unsigned char>(v[k]);
+      if (c < 0x20 || c == 0x7F) out += fmt::format("\\x{:02X}", c);
+      else out += char(c);
+    }
+    i += good;
+    if (i < v.size()) out += fmt::format("\\x{:02X}", static_cast<unsigned char>(v[i++]));
+  }
+  return out + (cut ? "...'" : "'");
 }
 
 std::errc parse_field(std::string_view s, double& out) {

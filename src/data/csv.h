@@ -76,8 +76,11 @@ class CsvReader {
 
 /// A field without its leading and trailing blanks (spaces and tabs).
 std::string_view trim_field(std::string_view s);
-/// A value as messages quote it: in single quotes, cut to 60 characters ('abc...').
+/// A value as messages quote it: in single quotes, cut to 60 characters ('abc...'), with control characters and bytes
+/// that are not UTF-8 written as \xHH (so a message is always valid UTF-8 and never cut by a NUL).
 std::string show_field(std::string_view v);
+/// The offset of the first byte of `s` that is not part of a well-formed UTF-8 sequence, or npos.
+size_t invalid_utf8_at(std::string_view s);
 /// Reads the whole (trimmed) field as a double with std::from_chars (a leading '+' allowed; NaN and inf parse):
 /// std::errc() on success, result_out_of_range beyond double, invalid_argument for an empty field, no number, or
 /// characters after it.

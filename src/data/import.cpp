@@ -348,10 +348,21 @@ class RowParser {
       if (f.categorical && !f.discover) build_index(f);
   }
 
+  /// Text that becomes a label or a feature name must be UTF-8 (names are written as UTF-8 strings).
+  static bool utf8(std::string_view s, const std::string& column, Problem& p) {
+    const size_t at = invalid_utf8_at(s);
+    if (at == std::string_view::npos) return true;
+    p = {column, fmt::format("{} has the byte 0x{:02X} at position {}, which is not UTF-8 (a Latin-1 or Windows-1252 "
+                             "file?); convert the file, e.g. iconv -f latin1 -t utf-8 in.csv > out.csv, {}",
+                             show_field(s), static_cast<unsigned char>(s[at]), at, kSkipHint)};
+    return false;
+  }
+
   /// Parses one record. With `out` null (pass 1) it only checks and discovers categories.
   bool parse(const CsvRecord& rec, float* out, int32_t& arm, float& revenue, float& cost, float& propensity, Problem& p) {
     const auto& v = rec.fields;
     std::string_view label = trim_field(v[treatment_]);
+    if (!utf8(label, plan_.treatment_column, p)) return false;
     arm = find_index(arm_index_, label);
     if (arm < 0) {
       p = {plan_.treatment_column,
@@ -367,6 +378,7 @@ class RowParser {
         continue;
       }
       std::string_view c = trim_field(v[f.col]);
+      if (!utf8(c, f.column, p)) return false;
       if (f.discover && !out) {
         if (f.seen.find(c) == f.seen.end()) f.seen.emplace(c);
         continue;

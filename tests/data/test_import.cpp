@@ -258,6 +258,30 @@ TEST_F(ImportBad, WrongFieldCount) {
       {"t.csv:3", "row 2", "6 fields", "header has 5", "on_bad_row: skip"});
 }
 
+// A Latin-1 byte in a categorical value (it would become a feature name) or in an arm label: the row and column, the
+// byte, and the fix; no output file (issue 14, item 4).
+TEST_F(ImportBad, Latin1CategoryIsNotUtf8) {
+  run(std::string(kTinyHeader) + "1,north,ctrl,0,0\n2,s\xE9" "d,email,1,0.1\n",
+      {"t.csv:3", "row 2", "column 'region'", "'s\\xE9d'", "byte 0xE9 at position 1", "not UTF-8", "iconv"});
+}
+
+TEST_F(ImportBad, Latin1ArmLabelIsNotUtf8) {
+  run(std::string(kTinyHeader) + "1,north,ctrl,0,0\n2,south,em\xE4il,1,0.1\n",
+      {"t.csv:3", "column 'arm'", "byte 0xE4", "not UTF-8"});
+}
+
+TEST(Csv, Utf8CheckAndQuotedFields) {
+  EXPECT_EQ(data::invalid_utf8_at("plain"), std::string_view::npos);
+  EXPECT_EQ(data::invalid_utf8_at("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), std::string_view::npos);  // é € 😀
+  EXPECT_EQ(data::invalid_utf8_at("ab\xE9"), 2u);              // Latin-1 é
+  EXPECT_EQ(data::invalid_utf8_at("\xC0\xAF"), 0u);           // overlong '/'
+  EXPECT_EQ(data::invalid_utf8_at("x\xED\xA0\x80"), 1u);      // a surrogate
+  EXPECT_EQ(data::invalid_utf8_at("\xF4\x90\x80\x80"), 0u);  // beyond U+10FFFF
+  EXPECT_EQ(data::invalid_utf8_at("\xE2\x82"), 0u);           // cut short
+  EXPECT_EQ(data::show_field(std::string_view("a\0b\xE9", 4)), "'a\\x00b\\xE9'");
+  EXPECT_EQ(data::show_field("caf\xC3\xA9"), "'caf\xC3\xA9'");
+}
+
 TEST_F(ImportBad, NotANumber) {
   run(std::string(kTinyHeader) + "1,north,ctrl,0,0\n2,south,email,1,0.1\n3,north,email,abc,0.1\n",
       {"t.csv:4", "row 3", "column 'rev'", "'abc' is not a number", "on_bad_row: skip"});
