@@ -705,9 +705,18 @@ struct Trainer::Impl {
           since_report = 0;
           bar.set_status(fmt::format("loss {:.5g}", l));
         }
-        if (stepped && tc.checkpoint_steps > 0 && step % tc.checkpoint_steps == 0 && b + 1 < bpe) save("last.ckpt");
-        if (stepped && tc.max_steps > 0 && step >= tc.max_steps && b + 1 < bpe) {
+        // A mid-epoch checkpoint carries the epoch's loss so far: the steps since the last report are added first
+        // (else a resume divides a partial sum by every step of the epoch).
+        auto flush_loss = [&] {
           if (since_report > 0) epoch_loss += take_loss(since_report) * double(since_report);
+          since_report = 0;
+        };
+        if (stepped && tc.checkpoint_steps > 0 && step % tc.checkpoint_steps == 0 && b + 1 < bpe) {
+          flush_loss();
+          save("last.ckpt");
+        }
+        if (stepped && tc.max_steps > 0 && step >= tc.max_steps && b + 1 < bpe) {
+          flush_loss();
           save("last.ckpt");
           r.partial = stop = true;
           break;
