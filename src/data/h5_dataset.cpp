@@ -368,6 +368,19 @@ H5Reader::H5Reader(const std::string& path) : impl_(new Impl) {
     Hid dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
     Hid d(H5Dopen2(I.file, col.name, dapl), H5Dclose);
     if (d < 0) I.fail(fmt::format("dataset '{}' cannot be opened: {}", col.name, h5::error_text()));
+    {  // the stored type: HDF5 converts on read, and would truncate 3.5 to arm 3 or fail on strings as "corrupt"
+      Hid ft(H5Dget_type(d), H5Tclose);
+      const H5T_class_t cls = H5Tget_class(ft);
+      const bool ids = c == 1 || c == 4;  // treatment, source
+      if (ids && cls != H5T_INTEGER)
+        I.fail(fmt::format("dataset '{}' stores {}, not integers; {} must be integer ids (int32 arm ids for treatment, "
+                           "uint8 0/1 for source): write them as integers, or re-create the file with dfcl import",
+                           col.name, cls == H5T_FLOAT ? "floating-point numbers" : "non-numbers", col.name));
+      if (!ids && cls != H5T_FLOAT && cls != H5T_INTEGER)
+        I.fail(fmt::format("dataset '{}' stores {}, not numbers; schema v1 stores float32 there (docs/data.md): "
+                           "convert the column to numbers, or re-create the file with dfcl import",
+                           col.name, cls == H5T_STRING ? "strings" : "values of another type"));
+    }
     Hid space(H5Dget_space(d), H5Sclose);
     int nd = H5Sget_simple_extent_ndims(space);
     hsize_t dims[2] = {0, 1};

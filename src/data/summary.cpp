@@ -2,8 +2,11 @@
 #include "data/summary.h"
 
 #include <fmt/format.h>  // for fmt::format
+#include <fmt/ranges.h>  // for fmt::join
 
 #include <cmath>  // for std::sqrt
+
+#include "core/error.h"  // for DataError
 
 namespace dfcl::data {
 
@@ -80,7 +83,24 @@ nlohmann::json summarize(RowSource& source) {
     source.read(a, std::min(C, N - a), t);
     b.add(t);
   }
-  return b.finish();
+  nlohmann::json s = b.finish();
+  // The attributes that describe the rows must agree with the rows (training trusts them: shares, propensities).
+  const Meta& m = source.meta();
+  auto rows_of = [&](const char* src) { return s.contains(src) ? s[src]["rows"].get<int64_t>() : int64_t(0); };
+  auto fix = "re-create the file with dfcl import or dfcl generate, or correct the attribute";
+  if (rows_of("rct") != m.rct_rows || rows_of("observational") != m.observational_rows)
+    throw DataError(fmt::format("{}: attributes 'rct_rows' = {} and 'observational_rows' = {}, but the 'source' column has "
+                                "{} trial and {} observational rows; {}",
+                                source.name(), m.rct_rows, m.observational_rows, rows_of("rct"), rows_of("observational"),
+                                fix));
+  if (!m.rct_arm_rows.empty() && s.contains("rct")) {
+    std::vector<int64_t> seen;
+    for (const auto& a : s["rct"]["per_arm"]) seen.push_back(a["rows"].get<int64_t>());
+    if (seen != m.rct_arm_rows)
+      throw DataError(fmt::format("{}: attribute 'rct_arm_rows' = [{}], but the trial rows per arm are [{}]; {}",
+                                  source.name(), fmt::join(m.rct_arm_rows, ", "), fmt::join(seen, ", "), fix));
+  }
+  return s;
 }
 
 std::string format_summary(const nlohmann::json& s) {
