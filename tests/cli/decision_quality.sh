@@ -83,6 +83,11 @@ grep -q "evaluate.split = auto: all rows" held.log || { cat held.log; fail "held
 grep -q "evaluate.split = auto: the test split (10% of the rows), because run/best.ckpt trained on this data" own.log ||
   { cat own.log; fail "training file not read in its test split"; }
 
+# Other split fractions than the checkpoint's would evaluate its training rows: said loudly (issue 14, item 7).
+"$dfcl" evaluate --set evaluate.data=trial.h5 --set evaluate.scores=run/best.ckpt --set evaluate.budgets=[0.5] \
+  --set evaluate.split_fractions=[0.5,0.2] --set evaluate.bootstrap=0 --set evaluate.plot= 2> leak.log > /dev/null
+grep -q "differ from those run/best.ckpt was trained with" leak.log || { cat leak.log; fail "no warning on other split fractions"; }
+
 # 3. allocate: trial calibration, the three spends, the curve.
 "$dfcl" allocate --set allocate.scores=run/best.ckpt --set allocate.data=trial.h5 \
   --set allocate.budgets_per_capita=[0.5] --set allocate.curve=curve.csv --set allocate.output=alloc.csv \
