@@ -1,6 +1,8 @@
 // \brief The A/B report (report.h): the text table, the JSON and the SVG CI plot.
 #include "abtest/report.h"
 
+#include "core/atomic_file.h"  // for AtomicFile
+
 #include <fmt/format.h>  // for fmt::format
 
 #include <algorithm>  // for std::min, std::max
@@ -134,11 +136,9 @@ std::string forest_svg(const std::vector<Comparison>& cs, double alpha) {
 
 void write_forest_svg(const std::string& path, const std::string& key, const std::vector<Comparison>& cs,
                       double alpha) {
-  std::ofstream f(path);
-  if (!f)
-    throw IoError(fmt::format("cannot write the plot '{}' ({}): check the directory exists and is writable", path, key));
-  f << forest_svg(cs, alpha);
-  if (!f) throw IoError(fmt::format("writing the plot '{}' failed (disk full?)", path));
+  AtomicFile f(path, key);
+  f.stream() << forest_svg(cs, alpha);
+  f.commit();
 }
 
 nlohmann::json comparison_json(const Comparison& c) {

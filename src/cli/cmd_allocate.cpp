@@ -9,6 +9,7 @@
 #include <fstream>  // for std::ofstream
 
 #include "cli/command.h"          // for Registrar, CommonOptions
+#include "core/atomic_file.h"       // for AtomicFile
 #include "core/error.h"           // for ConfigError, IoError
 #include "core/log.h"             // for log::info
 #include "core/progress.h"        // for Progress
@@ -40,8 +41,8 @@ json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 void write_assignments(const std::string& path, const std::vector<solver::Allocation>& all,
                        const std::vector<std::string>& columns, int64_t n) {
   if (ends_with(path, ".csv")) {
-    std::ofstream f(path);
-    if (!f) throw IoError(fmt::format("cannot write '{}' (allocate.output): check the directory", path));
+    AtomicFile out(path, "allocate.output");
+    std::ofstream& f = out.stream();
     f << "user";
     for (const auto& c : columns) f << ',' << c;
     f << '\n';
@@ -51,14 +52,22 @@ void write_assignments(const std::string& path, const std::vector<solver::Alloca
       for (const auto& a : all) line += ',' + std::to_string(int(a.arm[size_t(i)]));
       f << line << '\n';
     }
-    if (!f) throw IoError(fmt::format("writing '{}' failed (disk full?)", path));
+    out.commit();
     return;
   }
 #ifdef DFCL_HAVE_HDF5
   namespace h5 = data::h5;
   h5::quiet();
-  h5::Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-  if (file < 0) throw IoError(fmt::format("cannot create '{}' (allocate.output): {}", path, h5::error_text()));
+  const std::string tmp = path + ".partial";
+  h5::Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (file < 0) throw IoError(fmt::format("cannot create '{}' (allocate.output): {}", tmp, h5::error_text()));
+  struct RemoveUnlessKept {  // the partial file goes with an exception
+    std::string p;
+    bool keep = false;
+    ~RemoveUnlessKept() {
+      if (!keep) std::remove(p.c_str());
+    }
+  } guard{tmp};
   const hsize_t K = all.size();
   std::vector<uint8_t> arm(K * size_t(n));
   std::vector<double> budget, lambda, spend, revenue;
@@ -72,6 +81,12 @@ void write_assignments(const std::string& path, const std::vector<solver::Alloca
   h5::write_array(file, "lambda", H5T_NATIVE_DOUBLE, {K}, lambda.data(), path);
   h5::write_array(file, "spend", H5T_NATIVE_DOUBLE, {K}, spend.data(), path);
   h5::write_array(file, "revenue", H5T_NATIVE_DOUBLE, {K}, revenue.data(), path);
+  const hid_t id = file.id;
+  file.id = -1;
+  if (H5Fclose(id) < 0)
+    throw IoError(fmt::format("writing '{}' (allocate.output) failed: {} (disk full?)", path, h5::error_text()));
+  guard.keep = true;
+  AtomicFile::move_into_place(tmp, path, "allocate.output");
 #else
   (void)columns;
   throw IoError(fmt::format("'{}': this dfcl was built without HDF5; write CSV instead (allocate.output: x.csv)", path));
@@ -370,8 +385,8 @@ int run_allocate(const CommonOptions& o) {
   if (!curve_path.empty()) {
     const solver::DualPath full(s, threads);
     const std::vector<solver::CurvePoint> curve = full.curve(curve_points);
-    std::ofstream f(curve_path);
-    if (!f) throw IoError(fmt::format("cannot write '{}' (allocate.curve): check the directory", curve_path));
+    AtomicFile out(curve_path, "allocate.curve");
+    std::ofstream& f = out.stream();
     f << "lambda,predicted_spend_per_user,predicted_revenue_per_user" << (trial ? ",trial_spend_per_user,trial_revenue_per_user" : "") << '\n';
     for (const auto& p : curve) {
       f << fmt::format("{},{},{}", p.lambda, p.spend / N, p.revenue / N);
@@ -381,7 +396,7 @@ int run_allocate(const CommonOptions& o) {
       }
       f << '\n';
     }
-    if (!f) throw IoError(fmt::format("writing '{}' failed (disk full?)", curve_path));
+    out.commit();
     result["curve"] = {{"file", curve_path}, {"points", curve.size()}};
     log::info("budget curve ({} points) written to {}", curve.size(), curve_path);
   }

@@ -12,6 +12,7 @@
 #include <thread>   // for std::thread::hardware_concurrency
 
 #include "cli/command.h"         // for Registrar, CommonOptions
+#include "core/atomic_file.h"  // for AtomicFile
 #include "core/error.h"          // for ConfigError, IoError
 #include "core/log.h"            // for log::info
 #include "core/progress.h"       // for Progress
@@ -151,7 +152,8 @@ int run_tune(const CommonOptions& o) {
 
   // Outputs: trials.json, trials.csv, best.yaml (the best trial's values as a config layer).
   json all = json::array();
-  std::ofstream csv(output + "/trials.csv");
+  AtomicFile csv_file(output + "/trials.csv", "tune trials table");
+  std::ofstream& csv = csv_file.stream();
   csv << "trial";
   for (const auto& d : space.dims) csv << ',' << d.key;
   csv << ',' << tc.validation.metric_name << ",meets_budgets,best_epoch,seconds,status\n";
@@ -182,20 +184,21 @@ int run_tune(const CommonOptions& o) {
                          tr.ok ? fmt::format("{:.6g}", tr.value) : "-", tr.ok ? (tr.meets ? "yes" : "NO") : "-",
                          tr.status, tr.index == best_k ? "  <- best" : "");
   }
-  if (!csv) throw IoError(fmt::format("cannot write {}/trials.csv: check that {} is writable", output, output));
-  csv.close();
+  csv_file.commit();
   const Trial& b = trials[size_t(best_k)];
   Config layer = Config::from_string("{}", "best");
   for (const auto& ov : b.overrides) layer.set(ov);
   {
-    std::ofstream f(output + "/best.yaml");
+    AtomicFile best(output + "/best.yaml", "tune best values");
+    std::ofstream& f = best.stream();
     f << "# dfcl tune: the best of " << space.trials << " trials (trial " << best_k << ", validation "
       << tc.validation.metric_name << " " << b.value
       << "). Layer it on the tuned config:\n#   dfcl train -c BASE.yaml -c " << output << "/best.yaml\n"
       << layer.dump();
-    std::ofstream g(output + "/trials.json");
-    g << all.dump(2) << '\n';
-    if (!f || !g) throw IoError(fmt::format("cannot write into {}: check that it is writable", output));
+    AtomicFile trials_json(output + "/trials.json", "tune trials");
+    trials_json.stream() << all.dump(2) << '\n';
+    trials_json.commit();
+    best.commit();
   }
   log::info("{}", table);
   log::info("tune: best trial {} ({} = {:.6g}{}): {}; its run is {} ({}/best.yaml holds its values)", best_k,

@@ -1,5 +1,6 @@
 // \brief Shared command plumbing (see command.h).
 #include "cli/command.h"
+#include "core/atomic_file.h"  // for AtomicFile
 
 #include <fmt/format.h>  // for fmt::format
 
@@ -53,9 +54,9 @@ void emit_json(const nlohmann::json& result, const CommonOptions& o) {
     std::cout << text << std::endl;
     return;
   }
-  std::ofstream f(o.json_out);
-  if (!f) throw IoError(fmt::format("cannot write '{}' (--json): check the directory exists and is writable", o.json_out));
-  f << text << '\n';
+  AtomicFile f(o.json_out, "--json");
+  f.stream() << text << '\n';
+  f.commit();
   log::info("results written to {}", o.json_out);
 }
 

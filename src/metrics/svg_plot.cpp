@@ -1,6 +1,8 @@
 // \brief SVG line plots (see svg_plot.h).
 #include "metrics/svg_plot.h"
 
+#include "core/atomic_file.h"  // for AtomicFile
+
 #include <fmt/format.h>  // for fmt::format
 
 #include <algorithm>  // for std::min, std::max
@@ -151,10 +153,9 @@ std::string render_svg(const Plot& plot) {
 }
 
 void write_svg(const std::string& path, const Plot& plot) {
-  std::ofstream f(path);
-  if (!f) throw IoError(fmt::format("cannot write the plot '{}': check the directory exists and is writable", path));
-  f << render_svg(plot);
-  if (!f) throw IoError(fmt::format("writing the plot '{}' failed (disk full?)", path));
+  AtomicFile f(path, "plot");
+  f.stream() << render_svg(plot);
+  f.commit();
 }
 
 }  // namespace dfcl::metrics

@@ -4,8 +4,11 @@
 
 #include <cmath>    // for std::sqrt
 #include <cstdlib>  // for setenv
+#include <filesystem>  // for std::filesystem
 #include <set>      // for std::set
 
+#include "core/atomic_file.h"  // for AtomicFile
+#include "core/error.h"        // for IoError
 #include "core/parallel.h"  // for parallel_for
 #include "core/rng.h"       // for Rng, mix64
 #include "core/threads.h"   // for configure_torch_threads
@@ -57,4 +60,37 @@ TEST(ParallelFor, CoversEveryIndexOnceAndRethrows) {
                  if (i == 37) throw std::runtime_error("boom");
                }),
                std::runtime_error);
+}
+
+// AtomicFile: nothing at the path until commit(); an uncommitted file leaves nothing; a directory in the way is an
+// IoError that says so (issue 14, items 8 and 9).
+TEST(AtomicFile, AppearsWholeOrNotAtAll) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / "dfcl_atomic";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "out.csv").string();
+  {
+    dfcl::AtomicFile f(path, "test output");
+    f.stream() << "a,b\n1,2\n";
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_TRUE(fs::exists(path + ".partial"));
+    f.commit();
+  }
+  EXPECT_TRUE(fs::exists(path));
+  EXPECT_FALSE(fs::exists(path + ".partial"));
+  EXPECT_EQ(fs::file_size(path), 8u);
+  { dfcl::AtomicFile f((dir / "dropped.csv").string(), "test output"); f.stream() << "half"; }  // an exception's path
+  EXPECT_FALSE(fs::exists(dir / "dropped.csv"));
+  EXPECT_FALSE(fs::exists(dir / "dropped.csv.partial"));
+  fs::create_directories(dir / "taken" / "x");
+  dfcl::AtomicFile f((dir / "taken").string(), "test output");
+  f.stream() << "x";
+  try {
+    f.commit();
+    FAIL() << "renamed over a directory";
+  } catch (const dfcl::IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("a directory of that name is in the way"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir / "taken.partial"));
 }
