@@ -264,7 +264,13 @@ int run_allocate(const CommonOptions& o) {
 
   std::vector<double> targets = budgets;
   std::vector<std::string> columns;
-  for (double b : per_capita) targets.push_back(b * double(s.n));
+  for (double b : per_capita) {
+    if (!std::isfinite(b * double(s.n)))
+      throw ConfigError(fmt::format("allocate.budgets_per_capita has {} per user, which over {} users is beyond a "
+                                    "double; give a budget per user of the order of the costs",
+                                    b, s.n));
+    targets.push_back(b * double(s.n));
+  }
   for (double b : given) columns.push_back(column_name(b, budgets.empty()));
 
   auto t0 = std::chrono::steady_clock::now();

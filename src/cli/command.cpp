@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>  // for fmt::format
 
+#include <algorithm>  // for std::max
 #include <fstream>   // for std::ofstream
+#include <thread>   // for std::thread::hardware_concurrency
 #include <iostream>  // for std::cout
 
 #include "core/error.h"    // for IoError
@@ -40,7 +42,16 @@ bool dumped(const Config& cfg, const CommonOptions& o) {
 }
 
 int apply_runtime(const Config& cfg) {
-  int n = configure_torch_threads(cfg.get<int>("runtime.threads", 0));
+  const int requested = cfg.get<int>("runtime.threads", 0);
+  // 0 = every core (or OMP_NUM_THREADS); more than 4x the cores only slows every pool down (and 100000 threads take
+  // minutes to start), so that and negatives are refused.
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  const int ceiling = std::max(256, 4 * cores);
+  if (requested < 0 || requested > ceiling)
+    throw ConfigError(fmt::format("config key 'runtime.threads' ({}) = {} must lie in [0, {}]: 0 uses every core ({} "
+                                  "here, or OMP_NUM_THREADS), n uses n threads",
+                                  cfg.origin("runtime.threads"), requested, ceiling, cores));
+  int n = configure_torch_threads(requested);
   log::debug("threads: {}", n);
   return n;
 }

@@ -1,6 +1,7 @@
 // \brief Config: YAML tree + overrides + read tracking (see config.h).
 #include "core/config.h"
 
+#include <filesystem>  // for std::filesystem::is_directory
 #include <fmt/format.h>        // for fmt::format
 #include <yaml-cpp/yaml.h>     // for YAML::Node
 
@@ -189,6 +190,10 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
   if (!path.empty()) {
     std::ifstream probe;
     YAML::Node n;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      throw ConfigError(fmt::format("config file '{}' is a directory; give a YAML file in it, e.g. -c {}/NAME.yaml", path,
+                                    path));
     try {
       n = YAML::LoadFile(path);
     } catch (const YAML::BadFile&) {
