@@ -2,6 +2,7 @@
 // path (forward_train / backward; dense float32 chains on the CPU kernels of dense_cpu.h), save/load by name.
 #include "model/uplift_net.h"
 
+#include <unistd.h>  // for sysconf
 #include <fmt/format.h>   // for fmt::format
 #include <fmt/ranges.h>   // for fmt::join (its home since fmt 11)
 #include <torch/torch.h>  // for at::addmm, at::baddbmm, torch::NoGradGuard
@@ -61,6 +62,16 @@ UpliftNet::UpliftNet(const UpliftNetConfig& config, uint64_t seed, at::ScalarTyp
     add_layer(fmt::format("heads.{}", l), k, in, head[l], cfg_.arm_column && l == 0, l + 1 < head.size());
     in = head[l];
   }
+  // Memory before allocating: the parameters in float64 while they are drawn, then in the net's type with a gradient
+  // and an optimiser's two moments. A layer list no machine can hold is named, not a std::bad_alloc.
+  const double need = double(layout_.size()) * (8.0 + 4.0 * double(at::elementSize(dtype)));
+  const double have = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+  if (have > 0 && need > have)
+    throw ConfigError(fmt::format("model.trunk = [{}], model.head = [{}] give {} parameters, about {:.1f} GiB with their "
+                                  "gradients and optimiser state, more than this machine's {:.1f} GiB of memory; use "
+                                  "smaller layers",
+                                  fmt::join(cfg_.trunk, ", "), fmt::join(cfg_.head, ", "), layout_.size(),
+                                  need / 1073741824.0, have / 1073741824.0));
   flat_ = init_parameters(seed).to(device, dtype).requires_grad_(true);
   dense_chain_ = (act_ == Activation::kRelu || act_ == Activation::kLeakyRelu) && cfg_.head.empty() &&
                  (cfg_.shared_trunk || cfg_.trunk.empty());

@@ -237,8 +237,12 @@ void OptimizerConfig::validate() const {
   if (name != "sgd" && name != "adam" && name != "adamw")
     throw ConfigError(fmt::format("optimizer.name is '{}'; use one of: sgd, adam, adamw", name));
   if (!(lr > 0) || !std::isfinite(lr)) bad("lr", fmt::format("is {}; it must be > 0 (e.g. optimizer.lr: 1e-3)", lr));
+  // The optimiser's arithmetic runs in the parameters' type, float32 by default: a value beyond it overflows there.
+  constexpr double kFloatMax = 3.4e38;
+  if (lr > kFloatMax) bad("lr", fmt::format("is {}; it must be below 3.4e38, float32's range (e.g. optimizer.lr: 1e-3)", lr));
   if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
     bad("weight_decay", fmt::format("is {}; it must be >= 0 (0 turns it off)", weight_decay));
+  if (weight_decay > kFloatMax) bad("weight_decay", fmt::format("is {}; it must be below 3.4e38, float32's range", weight_decay));
   if (!(momentum >= 0 && momentum < 1))
     bad("momentum", fmt::format("is {}; it must lie in [0, 1) (e.g. optimizer.momentum: 0.9)", momentum));
   if (!uses_momentum(name) && momentum != 0)

@@ -375,3 +375,21 @@ TEST(UpliftNetConfig, AutoHeadsFitTheLabelsAndExplicitHeadsThatCannotReachThemAr
             std::string::npos);
   EXPECT_NE(message("auto", "sigmoid", range(0, 1), range(0, 2)).find("it picks softplus"), std::string::npos);
 }
+
+namespace dfcl {
+// A layer list no machine can hold is a ConfigError naming model.trunk and the size, before any allocation (it was a
+// std::bad_alloc; issue 14, item 9).
+TEST(UpliftNet, ANetBeyondTheMachinesMemoryIsNamedBeforeAllocating) {
+  UpliftNetConfig c = small(32, 3, {100000, 100000}, {}, true);
+  try {
+    model::UpliftNet net(c, 1);
+    FAIL() << "built a net of " << net.num_parameters() << " parameters";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("model.trunk = [100000, 100000]"), std::string::npos) << m;
+    // 32 x 1e5 + 1e5 (trunk 0) + 1e10 + 1e5 (trunk 1) + 6 heads x (1e5 + 1) = 10004000006
+    EXPECT_NE(m.find("10004000006 parameters"), std::string::npos) << m;
+  }
+  EXPECT_NO_THROW(model::UpliftNet(small(32, 3, {64, 64}, {}, true), 1));
+}
+}  // namespace dfcl

@@ -330,6 +330,8 @@ TEST(OptimizerConfig, BadValuesNameTheKey) {
   EXPECT_ERROR(ConfigError, opt_config("  betas: [0.9, 1.0]\n"), "optimizer.betas is [0.9, 1]");
   EXPECT_ERROR(ConfigError, opt_config("  eps: 0\n"), "optimizer.eps is 0");
   EXPECT_ERROR(ConfigError, opt_config("  lr: fast\n"), "'optimizer.lr'");
+  // Beyond float32 (the parameters' type): named, not "cannot be converted to type float" (issue 14, item 9).
+  EXPECT_ERROR(ConfigError, opt_config("  lr: 1e300\n"), "optimizer.lr is 1e+300; it must be below 3.4e38");
   // Keys of another optimiser.
   EXPECT_ERROR(ConfigError, opt_config("  name: adam\n  momentum: 0.9\n"), "optimizer.momentum applies to sgd only");
   EXPECT_ERROR(ConfigError, opt_config("  name: adamw\n  nesterov: false\n"), "optimizer.nesterov applies to sgd only");
