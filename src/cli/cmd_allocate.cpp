@@ -181,6 +181,10 @@ int run_allocate(const CommonOptions& o) {
   if (model) trained = std::make_unique<train::TrainedModel>(train::load_trained_model(scores_path));
   std::unique_ptr<data::RowSource> src;
   if (!data_paths.empty()) src = data::open_sources(data_paths, "allocate.data");
+  if (src && src->meta().num_rows == 0)
+    throw DataError(fmt::format("{}: 0 rows, so no users to allocate; check that the file was written completely "
+                                "(dfcl info {})",
+                                src->name(), src->name()));
   metrics::ScoreTable scores =
       src && (oracle || model) ? score_rows(*src, trained.get())
                                : metrics::read_score_file(scores_path, {}, src ? src->meta().num_rows : -1,

@@ -94,8 +94,10 @@ nlohmann::json summarize(RowSource& source) {
                                 source.name(), m.rct_rows, m.observational_rows, rows_of("rct"), rows_of("observational"),
                                 fix));
   if (!m.rct_arm_rows.empty() && s.contains("rct")) {
-    std::vector<int64_t> seen;
-    for (const auto& a : s["rct"]["per_arm"]) seen.push_back(a["rows"].get<int64_t>());
+    std::vector<int64_t> seen(size_t(m.num_arms), 0);
+    size_t j = 0;
+    for (const auto& a : s["rct"]["per_arm"])
+      if (j < seen.size()) seen[j++] = a["rows"].get<int64_t>();
     if (seen != m.rct_arm_rows)
       throw DataError(fmt::format("{}: attribute 'rct_arm_rows' = [{}], but the trial rows per arm are [{}]; {}",
                                   source.name(), fmt::join(m.rct_arm_rows, ", "), fmt::join(seen, ", "), fix));

@@ -31,6 +31,12 @@ variant("float_treatment.h5", float_treatment)
 variant("arm_rows.h5", arm_rows)
 variant("rct_rows.h5", rct_rows)
 variant("string_revenue.h5", string_revenue)
+def empty(f):
+    for k in list(f.keys()):
+        d = f[k]; shape = (0,) + d.shape[1:]; dt = d.dtype
+        del f[k]; f.create_dataset(k, shape=shape, dtype=dt, maxshape=(None,) + shape[1:], chunks=(64,) + shape[1:])
+    f.attrs["rct_rows"] = np.int64(0); f.attrs["rct_arm_rows"] = np.zeros(3, dtype=np.int64)
+variant("empty.h5", empty)
 PY
 status=0
 expect() {  # FILE PATTERN...
@@ -42,5 +48,10 @@ expect float_treatment.h5 "float_treatment.h5: dataset 'treatment' stores floati
 expect arm_rows.h5 "arm_rows.h5: attribute 'rct_arm_rows'" "but the trial rows per arm are"
 expect rct_rows.h5 "rct_rows.h5: attributes 'rct_rows'" "trial and 0 observational rows"
 expect string_revenue.h5 "string_revenue.h5: dataset 'revenue' stores strings, not numbers"
+# A file with no rows is a valid (empty) dataset, but nothing to allocate (issue 14, item 9).
+"$dfcl" -q info empty.h5 > /dev/null || { echo "FAIL: an empty file is a valid dataset"; status=1; }
+"$dfcl" -q allocate --set allocate.scores=oracle --set allocate.data=empty.h5 --set allocate.budgets_per_capita=[0.5] \
+  > /dev/null 2> err.txt && { echo "FAIL: allocated 0 users"; status=1; }
+grep -q "empty.h5: 0 rows, so no users to allocate" err.txt || { echo "FAIL: 0 rows:"; cat err.txt; status=1; }
 [ $status -eq 0 ] && echo "bad_h5: every file refused with its dataset or attribute named"
 exit $status
