@@ -9,6 +9,7 @@
 #include <cstdio>   // for std::rename, std::remove
 #include <cstring>  // for std::memcpy
 
+#include "core/atomic_file.h"  // for AtomicFile::move_into_place
 #include "core/error.h"     // for DataError, IoError
 #include "core/parallel.h"  // for parallel_for
 #include "core/threads.h"   // for resolve_threads
@@ -151,6 +152,10 @@ H5Writer::H5Writer(const std::string& path, const Meta& meta, const WriteOptions
   I.meta = meta;
   I.opt = options;
   if (I.opt.chunk_rows < 1) throw DataError(fmt::format("{}: chunk_rows must be >= 1", path));
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))  // said before any row is written, not at the rename
+    throw IoError(fmt::format("'{}' is an existing directory; give the output a file name, e.g. {}/data.h5", path,
+                              path));
   I.opt.threads = resolve_threads(I.opt.threads);
   I.rct_rows.assign(meta.num_arms, 0);
   I.pending.reset(meta, 0);
@@ -293,8 +298,7 @@ Meta H5Writer::close() {
   I.dsets.clear();
   if (H5Fclose(I.file.id) < 0) throw IoError(fmt::format("{}: closing failed: {}", I.partial, h5::error_text()));
   I.file.id = -1;
-  if (std::rename(I.partial.c_str(), I.path.c_str()) != 0)
-    throw IoError(fmt::format("cannot rename '{}' to '{}'", I.partial, I.path));
+  AtomicFile::move_into_place(I.partial, I.path, "dataset");
   I.closed = true;
   return m;
 }
