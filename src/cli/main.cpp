@@ -27,8 +27,31 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit 2, like a config error (docs/cli.md: exit codes 0-3), not CLI11's own codes (106 and up).
+    std::string names;
+    for (const auto& c : cli::registry()) names += std::string(names.empty() ? "" : ", ") + c.name;
+    const bool no_command = app.get_subcommands().empty();
+    std::string first;
+    for (int i = 1; i < argc; ++i)
+      if (argv[i][0] != '-') {
+        first = argv[i];
+        break;
+      }
+    if (no_command && !first.empty())
+      std::cerr << "error: dfcl: unknown command '" << first << "'; the commands are " << names
+                << " (dfcl --help describes them)\n";
+    else if (no_command)
+      std::cerr << "error: dfcl: give a command: " << names << " (dfcl --help describes them)\n";
+    else
+      app.exit(e);
+    return 2;
   }
   if (quiet) {
     log::set_level(log::Level::kError);
