@@ -39,6 +39,10 @@ std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads
 }
 
 int run_train(TrainOptions& o) {
+  if (!o.resume && !o.resume_path.empty())
+    throw ConfigError(fmt::format("--from {} names a checkpoint to continue from, which only --resume does: add "
+                                  "--resume (dfcl train --resume --from {})",
+                                  o.resume_path, o.resume_path));
   Config cfg = load_config(o.common);
   if (o.resume) {
     // The run continues with the configuration it was started with; --set overrides apply on top of it.
