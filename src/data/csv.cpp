@@ -170,8 +170,11 @@ int CsvReader::column(const std::string& name) const {
 int CsvReader::require_column(const std::string& name, const std::string& what) const {
   int i = column(name);
   if (i < 0) {
+    // The header as the message shows it: each name quoted and cut (show_field), at most 30 of them, so that a
+    // runaway header line (a file without line breaks, 10 MB on one line) does not end up whole in the error.
     std::string have;
-    for (const auto& h : header_) have += (have.empty() ? "'" : ", '") + h + "'";
+    for (size_t j = 0; j < header_.size() && j < 30; ++j) have += (have.empty() ? "" : ", ") + show_field(header_[j]);
+    if (header_.size() > 30) have += fmt::format(", ... ({} columns)", header_.size());
     throw DataError(fmt::format("{}: {} names column '{}', but the header has no such column (it has {}); "
                                 "fix the column name in the config, or check the delimiter ({})",
                                 path_, what, name, have, show_char(opt_.delimiter)));

@@ -282,6 +282,22 @@ TEST(Csv, Utf8CheckAndQuotedFields) {
   EXPECT_EQ(data::show_field("caf\xC3\xA9"), "'caf\xC3\xA9'");
 }
 
+// A runaway header line (10 MB without a line break) is not echoed whole into the error (issue 14, item 11).
+TEST_F(ImportBad, HugeHeaderIsCutInTheMessage) {
+  const std::string csv = std::string(2000000, 'h') + ",region\n1,north\n";
+  write_file(dir_ + "/t.csv", csv);
+  Config cfg = import_config(dir_, kTinyBody);
+  try {
+    import_csv(cfg, small_chunks(), false);
+    FAIL() << "imported a file without the configured columns";
+  } catch (const DataError& e) {
+    const std::string m = e.what();
+    EXPECT_LT(m.size(), 1000u);
+    EXPECT_NE(m.find("but the header has no such column (it has 'hhhh"), std::string::npos) << m.substr(0, 300);
+    EXPECT_NE(m.find("...', 'region')"), std::string::npos) << m.substr(0, 300);
+  }
+}
+
 TEST_F(ImportBad, NotANumber) {
   run(std::string(kTinyHeader) + "1,north,ctrl,0,0\n2,south,email,1,0.1\n3,north,email,abc,0.1\n",
       {"t.csv:4", "row 3", "column 'rev'", "'abc' is not a number", "on_bad_row: skip"});
