@@ -629,6 +629,10 @@ struct Trainer::Impl {
       throw DataError(fmt::format("{}: its sampler cursor ({} batches into epoch {}) lies beyond this run's {} batches "
                                   "per epoch; resume with the same data, split and batch size",
                                   path, cursor, epoch + 1, loader->batches_per_epoch()));
+    if (epoch >= tc.epochs)
+      throw ConfigError(fmt::format("train.epochs = {}, but {} has finished {} epoch(s): nothing is left to train and "
+                                    "nothing is written. Raise train.epochs to continue (e.g. --set train.epochs={})",
+                                    tc.epochs, path, epoch, epoch + tc.epochs));
     log::info("train: resumed from {} at epoch {}, batch {} of {}, step {} (written by {} rank(s); {} logical shards)",
               path, epoch + 1, cursor, loader->batches_per_epoch(), step, st.value("world_size", 1), logical_shards);
   }

@@ -182,6 +182,29 @@ TEST_F(TrainerTest, ResumeFromAPeriodicCheckpointKeepsTheEpochsTrainLoss) {
   }
 }
 
+// Resuming a run that has done all its epochs trains nothing and writes nothing: a ConfigError that says how to
+// continue (it claimed to have written files; issue 14, item 11).
+TEST_F(TrainerTest, ResumingAFinishedRunSaysHowToContinue) {
+  auto src = make_data(3000);
+  const std::string dir = out_dir("finished");
+  train_once(src, make_config(dir, {"train.epochs=2"}));
+  Config cfg = Config::from_string(read_checkpoint(dir + "/last.ckpt").config, "checkpoint");
+  cfg.set("train.resume=" + dir + "/last.ckpt");
+  const auto before = fs::last_write_time(dir + "/metrics.jsonl");
+  try {
+    train_once(src, cfg);
+    FAIL() << "resumed a finished run";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("has finished 2 epoch(s): nothing is left to train"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(fs::last_write_time(dir + "/metrics.jsonl"), before);
+  cfg.set("train.epochs=3");
+  TrainResult more;
+  train_once(src, cfg, &more);
+  EXPECT_EQ(more.history.size(), 3u);
+}
+
 TEST_F(TrainerTest, CheckpointRoundTripGivesTheSameScores) {
   auto src = make_data();
   const std::string dir = out_dir("roundtrip");
