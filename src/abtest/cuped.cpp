@@ -28,6 +28,15 @@ Estimate control_variate(const std::vector<double>& x, const Analysis& a, const 
         fmt::format("{}{}: the covariate '{}' has zero variance (all {} units have {}): it carries no "
                     "information about the outcome; drop it (the estimate then equals DIM)",
                     where_prefix(units), method, covariate, int64_t(p.n), p.mean_v));
+  // A covariate that determines the outcome linearly (the metric itself as 'pre', or a prediction that saw the
+  // outcome) leaves the adjusted outcome nothing but rounding, whose DIM can look significant (p = 0.001 on an effect
+  // of 3e-16). Refused.
+  const double rho = p.suu > 0 ? p.suv / std::sqrt(p.suu * p.svv) : 0.0;
+  if (std::fabs(rho) > 1 - 1e-9)
+    throw DataError(fmt::format("{}{}: the covariate '{}' determines the outcome exactly (correlation {:.12g}): it is "
+                                "the outcome itself or computed from it, so the adjusted outcome has no variance left "
+                                "and any effect would be rounding; use a covariate measured before the experiment",
+                                where_prefix(units), method, covariate, rho));
   const double theta = p.suv / p.svv, xbar = p.mean_v;
   std::vector<double> adjusted(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) adjusted[i] = y[i] - theta * (x[i] - xbar);

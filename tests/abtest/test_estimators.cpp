@@ -219,6 +219,22 @@ TEST(AbtestCuped, ThetaIsTheOlsSlopeAndEffectIsDimOnTheAdjustedMetric) {
   EXPECT_NEAR(e.effect, s[1] / c[1] - s[0] / c[0], 1e-12);
 }
 
+// The metric itself as the pre-period covariate: refused, not an "effect" of 1e-16 with p = 0.001 (issue 14, item 10).
+TEST(AbtestCuped, ACovariateThatIsTheMetricIsRefused) {
+  Data a = make_data(3000, 1);
+  a.pre = a.y;
+  auto comm = dist::make_local_communicator();
+  // Not computed (NaN, with the reason), like any estimate the data cannot support; the others stand.
+  const Estimate e = find(analyse(units_of(a), Options{}, *comm, {"dim", "cuped"}), "cuped");
+  EXPECT_TRUE(std::isnan(e.effect)) << e.effect;
+  EXPECT_NE(e.details.dump().find("the covariate 'pre' determines the outcome exactly"), std::string::npos)
+      << e.details.dump();
+  EXPECT_FALSE(std::isnan(find(analyse(units_of(a), Options{}, *comm, {"dim", "cuped"}), "dim").effect));
+  Data b = make_data(3000, 1);  // an affine function of the metric too
+  for (size_t i = 0; i < b.y.size(); ++i) b.pre[i] = 2 * b.y[i] - 7;
+  EXPECT_TRUE(std::isnan(find(analyse(units_of(b), Options{}, *comm, {"cuped"}), "cuped").effect));
+}
+
 TEST(AbtestCuped, VarianceReductionIsRhoSquaredOnAGaussianExample) {
   const double rho = 0.8;
   Units u;
