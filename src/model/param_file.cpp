@@ -10,6 +10,7 @@
 #include <fstream>   // for std::ifstream, std::ofstream
 #include <iterator>  // for std::istreambuf_iterator
 
+#include "core/atomic_file.h"  // for AtomicFile
 #include "core/error.h"  // for IoError, DataError
 
 namespace dfcl::model {
@@ -18,17 +19,9 @@ void write_param_file(const std::string& path, const NamedTensors& tensors) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& kv : tensors) dict.insert(kv.first, kv.second.detach().to(at::kCPU).contiguous().clone());
   const std::vector<char> bytes = torch::pickle_save(dict);
-  const std::string tmp = path + ".partial";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw IoError(fmt::format("{}: cannot write parameters ({}); check the directory exists and is writable", tmp,
-                                std::strerror(errno)));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw IoError(fmt::format("{}: write failed (disk full?)", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw IoError(fmt::format("{}: cannot rename {} into place ({})", path, tmp, std::strerror(errno)));
+  AtomicFile out(path, "model parameters", /*binary=*/true);
+  out.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.commit();
 }
 
 NamedTensors read_param_file(const std::string& path) {

@@ -17,6 +17,7 @@
 #include <optional>   // for std::optional
 #include <thread>     // for std::thread
 
+#include "core/atomic_file.h"  // for AtomicFile
 #include "core/error.h"          // for ConfigError, DataError, IoError
 #include "core/log.h"            // for log::info
 #include "core/progress.h"       // for Progress
@@ -646,13 +647,9 @@ struct Trainer::Impl {
     if (comm.rank() != 0) return;
     make_dir(tc.output);
     {
-      const std::string tmp = r.metrics_file + ".partial";
-      std::ofstream f(tmp);
-      for (const auto& h : history) f << h.dump() << '\n';
-      if (!f) throw IoError(fmt::format("cannot write {}: check that {} is writable", tmp, tc.output));
-      f.close();
-      if (std::rename(tmp.c_str(), r.metrics_file.c_str()) != 0)
-        throw IoError(fmt::format("cannot rename {} to {}: {}", tmp, r.metrics_file, std::strerror(errno)));
+      AtomicFile f(r.metrics_file, "per-epoch metrics");
+      for (const auto& h : history) f.stream() << h.dump() << '\n';
+      f.commit();
     }
     metrics::Plot p;
     p.title = fmt::format("Training curve: loss {} per epoch", loss->name());
