@@ -6,7 +6,7 @@
 #include <fmt/format.h>  // for fmt::format
 
 #include <algorithm>  // for std::max, std::min
-#include <cmath>      // for std::isfinite, std::isnan, std::fabs, std::sqrt
+#include <cmath>      // for std::isfinite, std::isnan, std::fabs, std::sqrt, std::pow, std::log10
 
 #include "abtest/abtest.h"
 #include "abtest/internal.h"    // for cross_fitted_prediction, where_prefix, feature_name
@@ -34,20 +34,41 @@ enum Field {
   kBadXFeature = kBadX + 3,
   kBadT,  // 3 slots: first row, value, count
   kNonPosD = kBadT + 3,
-  kArm0 = kNonPosD + 3,
+  kHugeY = kNonPosD + 3,  // 3 slots each: first row whose |value| > kMaxMagnitude, the value, count
+  kHugeD = kHugeY + 3,
+  kHugePre = kHugeD + 3,
+  kHugeX = kHugePre + 3,
+  kHugeXFeature = kHugeX + 3,
+  kArm0,
   kArm1,
   kFields
 };
 
 const char* value_text(double v) { return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf"); }
 
-// Records the first non-finite value of a column (n values) and their count into h[slot..slot+2].
-void scan_finite(const double* col, int64_t n, int64_t offset, std::vector<double>& h, int slot) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(col[i])) {
-      if (h[slot + 2] == 0) h[slot] = double(offset + i + 1), h[slot + 1] = col[i];
-      h[slot + 2] += 1;
-    }
+// The largest |value| an analysis accepts. The estimators sum squares (variances, normal equations) and MLRATE's
+// sandwich sums fourth powers (residual^2 x covariate^2) over up to ~1e9 units; 1e9 (1e70)^4 stays below the largest
+// double (1.8e308). Beyond it a variance overflows to inf and the SE, CI and p-value come out null and 1 (measured:
+// metrics near 1e300; MLRATE already at 1e140). No real metric comes near 1e70.
+constexpr double kMaxMagnitude = 1e70;
+
+// Records into h[slot + i] the first (row, value) and the count of values for which bad(value) holds.
+template <class Bad>
+void note(std::vector<double>& h, int slot, int64_t row, double v, const Bad& bad) {
+  if (!bad(v)) return;
+  if (h[slot + 2] == 0) h[slot] = double(row), h[slot + 1] = v;
+  h[slot + 2] += 1;
+}
+bool non_finite(double v) { return !std::isfinite(v); }
+bool huge(double v) { return std::isfinite(v) && std::fabs(v) > kMaxMagnitude; }
+
+// Records a column's (n values) first non-finite value and their count into h[slot..slot+2], and its first value
+// beyond kMaxMagnitude and their count into h[huge_slot..huge_slot+2].
+void scan_finite(const double* col, int64_t n, int64_t offset, std::vector<double>& h, int slot, int huge_slot) {
+  for (int64_t i = 0; i < n; ++i) {
+    note(h, slot, offset + i + 1, col[i], non_finite);
+    note(h, huge_slot, offset + i + 1, col[i], huge);
+  }
 }
 
 // The entry with the smallest first row over ranks (and the total count); rows 0 (none) are skipped.
@@ -101,16 +122,17 @@ Analysis::Analysis(const Units& units, const Options& options, dist::Communicato
                           units.x.size() == size_t(n) * size_t(std::max(units.num_features, 0)) && units.offset >= 0;
   h[kLengthsOk] = lengths_ok ? 1 : 0;
   if (lengths_ok) {
-    scan_finite(units.y.data(), n, units.offset, h, kBadY);
-    if (!units.d.empty()) scan_finite(units.d.data(), n, units.offset, h, kBadD);
-    if (!units.pre.empty()) scan_finite(units.pre.data(), n, units.offset, h, kBadPre);
+    scan_finite(units.y.data(), n, units.offset, h, kBadY, kHugeY);
+    if (!units.d.empty()) scan_finite(units.d.data(), n, units.offset, h, kBadD, kHugeD);
+    if (!units.pre.empty()) scan_finite(units.pre.data(), n, units.offset, h, kBadPre, kHugePre);
     const int F = units.num_features;
     for (int64_t i = 0; i < n; ++i)
       for (int j = 0; j < F; ++j) {
         const double v = units.x[size_t(i) * F + j];
-        if (std::isfinite(v)) continue;
-        if (h[kBadX + 2] == 0) h[kBadX] = double(units.offset + i + 1), h[kBadX + 1] = v, h[kBadXFeature] = j;
-        h[kBadX + 2] += 1;
+        if (non_finite(v) && h[kBadX + 2] == 0) h[kBadXFeature] = j;
+        if (huge(v) && h[kHugeX + 2] == 0) h[kHugeXFeature] = j;
+        note(h, kBadX, units.offset + i + 1, v, non_finite);
+        note(h, kHugeX, units.offset + i + 1, v, huge);
       }
     for (int64_t i = 0; i < n; ++i) {
       const uint8_t t = units.t[i];
@@ -202,6 +224,22 @@ Analysis::Analysis(const Units& units, const Options& options, dist::Communicato
                       feature_name(units, int(all[b.rank][kBadXFeature])), value_text(b.value), int64_t(b.row),
                       b.count > 1 ? fmt::format(" ({} non-finite values in all)", int64_t(b.count)) : ""));
   }
+  // Values too large to square (kMaxMagnitude).
+  auto check_magnitude = [&](int slot, const std::string& column) {
+    const Bad b = first_bad(all, slot);
+    if (b.rank < 0) return;
+    throw DataError(fmt::format(
+        "{}{} has {:g} at row {} ({} values beyond +-{:g}): squares of values this large overflow double "
+        "precision, so no variance, standard error or p-value could be computed; rescale the column before the "
+        "analysis (e.g. divide it by {:g}: effects and CIs then come out in those units)",
+        where, column, b.value, int64_t(b.row), int64_t(b.count), kMaxMagnitude,
+        std::pow(10.0, std::floor(std::log10(std::fabs(b.value))))));
+  };
+  check_magnitude(kHugeY, fmt::format("column '{}'", units.y_name));
+  check_magnitude(kHugeD, fmt::format("column '{}'", units.d_name));
+  check_magnitude(kHugePre, fmt::format("column '{}'", units.pre_name));
+  if (const Bad b = first_bad(all, kHugeX); b.rank >= 0)
+    check_magnitude(kHugeX, fmt::format("feature column '{}'", feature_name(units, int(all[b.rank][kHugeXFeature]))));
   {
     const Bad b = first_bad(all, kBadT);
     if (b.rank >= 0)

@@ -9,7 +9,7 @@
 
 #include <cmath>  // for std::sqrt, std::fabs
 
-#include "abtest/internal.h"  // for control_variate, difference_in_means, DFCL_REGISTER_ESTIMATOR
+#include "abtest/internal.h"  // for control_variate, difference_in_means, check_balance, DFCL_REGISTER_ESTIMATOR
 #include "abtest/stats.h"     // for arm_moments
 #include "core/error.h"       // for DataError
 
@@ -37,6 +37,7 @@ Estimate control_variate(const std::vector<double>& x, const Analysis& a, const 
                                 "the outcome itself or computed from it, so the adjusted outcome has no variance left "
                                 "and any effect would be rounding; use a covariate measured before the experiment",
                                 where_prefix(units), method, covariate, rho));
+  const double balance_z = check_balance(m, a, method, covariate);
   const double theta = p.suv / p.svv, xbar = p.mean_v;
   std::vector<double> adjusted(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) adjusted[i] = y[i] - theta * (x[i] - xbar);
@@ -47,6 +48,7 @@ Estimate control_variate(const std::vector<double>& x, const Analysis& a, const 
   e.details["correlation"] = p.suu > 0 ? p.suv / std::sqrt(p.suu * p.svv) : 0.0;
   e.details["covariate_mean_treatment"] = m.arm[1].mean_v;
   e.details["covariate_mean_control"] = m.arm[0].mean_v;
+  warn_if_unbalanced(e, balance_z, covariate);
   e.details["note"] = "theta is estimated on both arms pooled and treated as fixed in the SE (first-order correct)";
   return e;
 }

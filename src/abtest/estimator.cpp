@@ -186,6 +186,11 @@ std::vector<Estimate> analyse(const Units& units, const Options& options, dist::
         e.warnings.push_back(fmt::format("not computed: {}", x.what()));
       }
     }
+    if (e.details.find("error") == e.details.end() && !(std::isfinite(e.effect) && std::isfinite(e.se)))
+      e.warnings.push_back(fmt::format(
+          "the effect ({}) or its SE ({}) is not a finite number, so there is no CI or p-value: the metric's scale or "
+          "a degenerate fit overflowed double precision; rescale the metric, or report another estimator",
+          e.effect, e.se));
     if (std::isfinite(e.se) && dim.se > 0) e.variance_reduction = 1 - e.se * e.se / (dim.se * dim.se);
     if (name == "state" && std::isfinite(e.ci_low) && (e.ci_low > dim.ci_high || e.ci_high < dim.ci_low))
       e.warnings.push_back(fmt::format(

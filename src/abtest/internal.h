@@ -27,6 +27,17 @@ Estimate difference_in_means(const std::vector<double>& u, const Analysis& a, co
 Estimate control_variate(const std::vector<double>& x, const Analysis& a, const std::string& method,
                          const std::string& covariate);
 
+struct ArmMoments;
+
+/// The balance check of a covariate from its arm moments (`m`'s v side): returns the Welch z of its treatment minus
+/// control mean. Throws DataError naming `method`, the covariate, z and both means when |z| > 5 (randomisation makes
+/// that impossible for a covariate measured before assignment), and for the ML prediction (a covariate named "g ...")
+/// names the feature that differs most. Collective when it throws.
+double check_balance(const ArmMoments& m, const Analysis& a, const std::string& method, const std::string& covariate);
+
+/// Records the balance z in e.details.covariate_balance_z, and a warning when |z| > 3.89 (p < 1e-4).
+void warn_if_unbalanced(Estimate& e, double z, const std::string& covariate);
+
 /// The regression design of MLRATE and STATE: z = [1, T, g - gbar] plus T (g - gbar) with the interaction, for the
 /// outcome centred at its global mean (centring changes only the intercept and keeps the sums well conditioned).
 struct Design {

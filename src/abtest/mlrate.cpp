@@ -36,6 +36,9 @@ class Mlrate : public Estimator {
     const std::vector<double>& y = a.outcome();
     const Units& units = a.units();
     const int64_t n = units.size();
+    const std::string covariate = "g (cross-fitted " + a.options().predictor + ")";
+    const double balance_z =
+        check_balance(arm_moments(y.data(), g.data(), units.t.data(), n, a.comm()), a, "mlrate", covariate);
     const Design d = make_design(a, g, true);
     const int k = d.k;
     NormalEquations ne(k);
@@ -79,6 +82,7 @@ class Mlrate : public Estimator {
     e.details["se_hc0"] = std::sqrt(hc0[size_t(k) + 1]);
     e.details["folds"] = a.options().folds;
     e.details["predictor"] = a.options().predictor;
+    warn_if_unbalanced(e, balance_z, covariate);
     return e;
   }
 };

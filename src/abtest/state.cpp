@@ -258,6 +258,9 @@ class State : public Estimator {
     const std::string where = where_prefix(units);
     dist::Communicator& comm = a.comm();
     const int64_t n = units.size();
+    const std::string covariate = "g (cross-fitted " + a.options().predictor + ")";
+    const double balance_z =
+        check_balance(arm_moments(y.data(), g.data(), units.t.data(), n, a.comm()), a, "state", covariate);
     const Design d = make_design(a, g, o.state_interaction);
     const int k = d.k;
     double z[4];
@@ -502,6 +505,7 @@ class State : public Estimator {
     dt["loglik_trace"] = trace;
     dt["loglik_trace_length"] = trace.size();
     dt["mean_weight"] = wls.extra(1) / N;
+    warn_if_unbalanced(e, balance_z, covariate);
     return e;
   }
 };

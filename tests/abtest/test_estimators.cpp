@@ -235,6 +235,36 @@ TEST(AbtestCuped, ACovariateThatIsTheMetricIsRefused) {
   EXPECT_TRUE(std::isnan(find(analyse(units_of(b), Options{}, *comm, {"cuped"}), "cuped").effect));
 }
 
+// A covariate that carries the arm (measured: CUPAC with a feature separating the arms reported -0.003 for a true
+// effect of -4.5) is refused by every estimator that adjusts for it, naming the feature; DIM stands. A balanced
+// covariate records its balance z without a warning.
+TEST(AbtestBalance, ACovariateThatEncodesTheArmIsRefusedNamingTheFeature) {
+  Data a = make_data(4000, 3, false, 0, -4.5);
+  auto comm = dist::make_local_communicator();
+  const auto fine = analyse(units_of(a), Options{}, *comm);
+  for (const auto& e : fine) {
+    SCOPED_TRACE(e.method);
+    EXPECT_TRUE(e.warnings.empty()) << e.warnings.front();
+    if (e.method != "dim") EXPECT_LT(std::fabs(e.details.at("covariate_balance_z").get<double>()), 3.89);
+  }
+  for (size_t i = 0; i < a.y.size(); ++i) a.x[3 * i + 1] = a.t[i] + 0.01 * a.x[3 * i];  // x2: the arm, blurred
+  for (size_t i = 0; i < a.y.size(); ++i) a.pre[i] = 3 * a.t[i] + a.x[3 * i];           // pre: affected by T
+  Units u = units_of(a);
+  u.feature_names = {"age", "coupon_seen", "tenure"};
+  const auto es = analyse(u, Options{}, *comm);
+  EXPECT_NEAR(find(es, "dim").effect, -4.5, 0.2);
+  for (const char* m : {"cuped", "cupac", "mlrate", "state"}) {
+    SCOPED_TRACE(m);
+    const Estimate& e = find(es, m);
+    EXPECT_TRUE(std::isnan(e.effect)) << e.effect;
+    const std::string why = e.details.value("error", "");
+    EXPECT_NE(why.find("differs between the arms by z = "), std::string::npos) << why;
+    EXPECT_NE(why.find("measured before"), std::string::npos) << why;
+    if (std::string(m) != "cuped")
+      EXPECT_NE(why.find("the feature 'coupon_seen' differs most"), std::string::npos) << why;
+  }
+}
+
 TEST(AbtestCuped, VarianceReductionIsRhoSquaredOnAGaussianExample) {
   const double rho = 0.8;
   Units u;
@@ -853,6 +883,44 @@ TEST(AbtestBadInput, NonFiniteValuesNameColumnAndRow) {
   u = units_of(r);
   u.d[40] = NAN;
   EXPECT_HAS(data_error(u), "column 'd' has NaN at row 41");
+}
+
+// Values whose squares overflow double (measured: a metric near 1e300 gave se = null, p = 1 with no warning) are
+// refused naming the column and row; values just inside the bound give every estimator finite, scaled answers.
+TEST(AbtestBadInput, ValuesTooLargeToSquareAreRefusedAndTheBoundIsUsable) {
+  const Data a = make_data(400, 21);
+  Units u = units_of(a);
+  for (double& v : u.y) v *= 1e300;
+  std::string m = data_error(u);
+  EXPECT_HAS(m, "test data: column 'y' has ");
+  EXPECT_HAS(m, "at row 1 (400 values beyond +-1e+70)");
+  EXPECT_HAS(m, "rescale the column");
+  u = units_of(a);
+  u.pre[7] = -3e200;
+  u.pre_name = "gmv_last_month";
+  EXPECT_HAS(data_error(u), "column 'gmv_last_month' has -3e+200 at row 8 (1 values beyond");
+  u = units_of(a);
+  u.x[5 * 3 + 2] = 1e80;
+  u.feature_names = {"age", "visits", "tenure"};
+  EXPECT_HAS(data_error(u), "feature column 'tenure' has 1e+80 at row 6");
+  // At 1e65 (inside the bound) every estimator answers, and DIM and CUPED scale exactly with the metric.
+  auto comm = dist::make_local_communicator();
+  const std::vector<Estimate> base = analyse(units_of(a), Options{}, *comm);
+  u = units_of(a);
+  for (double& v : u.y) v *= 1e65;
+  for (double& v : u.pre) v *= 1e65;
+  const std::vector<Estimate> big = analyse(u, Options{}, *comm);
+  ASSERT_EQ(base.size(), big.size());
+  for (size_t k = 0; k < big.size(); ++k) {
+    SCOPED_TRACE(big[k].method);
+    EXPECT_TRUE(std::isfinite(big[k].se) && big[k].se > 0);
+    EXPECT_TRUE(std::isfinite(big[k].p_value));
+    if (big[k].method == "dim" || big[k].method == "cuped") {
+      EXPECT_NEAR(big[k].effect / 1e65, base[k].effect, 1e-12 * std::fabs(base[k].effect) + 1e-14);
+      EXPECT_NEAR(big[k].se / 1e65, base[k].se, 1e-12 * base[k].se);
+      EXPECT_NEAR(big[k].p_value, base[k].p_value, 1e-9);
+    }
+  }
 }
 
 TEST(AbtestBadInput, ZeroDenominatorAndZeroVarianceCovariate) {
