@@ -335,7 +335,7 @@ UnitTable read_dataset(AbtestSettings& s, Arms& arms) {
 AbtestSettings AbtestSettings::from(const Config& cfg) {
   AbtestSettings s;
   s.data = cfg.get<std::string>("abtest.data", "");
-  if (s.data.empty())
+  if (s.data.empty() && !cfg.dump_mode())
     throw ConfigError(
         "abtest.data is required: a CSV file with one row per unit, or a dfcl dataset (.h5); pass --set "
         "abtest.data=FILE, or start from configs/abtest_hillstrom.yaml");

@@ -28,12 +28,12 @@ struct AbtestOptions {
 
 int run_abtest(AbtestOptions& o) {
   Config cfg = load_config(o.common);
-  if (dumped(cfg, o.common)) return 0;
   apply_runtime(cfg);
   AbtestSettings s = AbtestSettings::from(cfg);
   if (!o.plot.empty()) s.plot = o.plot;
   const abtest::Options options = abtest::Options::from(cfg);
   const dist::CommOptions comm_options = dist::CommOptions::from(cfg);
+  if (dumped(cfg, o.common)) return 0;
   cfg.check_all_used();  // config errors before any I/O
   auto comm = dist::make_communicator(comm_options, "cpu");
 

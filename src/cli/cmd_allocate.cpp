@@ -137,7 +137,6 @@ std::string column_name(double value, bool per_capita) {
 
 int run_allocate(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   const Config a = cfg.sub("allocate");
   const std::string scores_path = a.require<std::string>("scores");
@@ -155,6 +154,7 @@ int run_allocate(const CommonOptions& o) {
   solver::SolveOptions so;
   so.greedy_fill = a.get<bool>("greedy_fill", false);
   so.clamp_below_min = a.get<bool>("clamp", false);
+  if (dumped(cfg, o)) return 0;
   cfg.check_all_used();
   if (budgets.empty() == per_capita.empty())
     throw ConfigError("give exactly one of allocate.budgets (absolute) or allocate.budgets_per_capita, as a list");

@@ -209,9 +209,9 @@ std::vector<int> rank_by(const std::vector<double>& value, const std::vector<boo
 
 int run_evaluate(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   EvaluateSettings st = EvaluateSettings::from(cfg, threads);
+  if (dumped(cfg, o)) return 0;
   cfg.check_all_used();
 
   const Models models = load_models(st);

@@ -18,7 +18,6 @@ namespace {
 
 int run_generate(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   data::GeneratorConfig gc = data::GeneratorConfig::from(cfg.sub("generate"));
   const std::string output = cfg.get<std::string>("generate.output", "synthetic.h5");
@@ -26,6 +25,7 @@ int run_generate(const CommonOptions& o) {
   data::WriteOptions wo = data::write_options_from(cfg.sub("io"), threads);
   // A run's config file may carry the generate section of its data (configs/experiments/regimes/): its training
   // sections are for dfcl train and tune.
+  if (dumped(cfg, o)) return 0;
   for (const char* s : {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "tune"}) cfg.mark_used(s);
   cfg.check_all_used();
 

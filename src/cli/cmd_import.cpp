@@ -15,9 +15,17 @@ namespace {
 
 int run_import(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (dumped(cfg, o)) return 0;
   const int threads = apply_runtime(cfg);
   data::WriteOptions wo = data::write_options_from(cfg.sub("io"), threads);
+#ifdef DFCL_HAVE_HDF5
+  if (o.dump_config) {
+    try {  // records the import section's defaults; a key a run needs shows as <required>
+      data::check_import_config(cfg.sub("import"));
+    } catch (const ConfigError&) {  // a preset-dependent key: the run reports it
+    }
+  }
+#endif
+  if (dumped(cfg, o)) return 0;
 #ifdef DFCL_HAVE_HDF5
   data::ImportSummary s = data::import_csv(cfg.sub("import"), wo, Progress::enabled());
   cfg.check_all_used();

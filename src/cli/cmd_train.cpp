@@ -14,6 +14,10 @@
 #include "loss/loss.h"           // for loss_names
 #include "metrics/spend.h"       // for to_string(BudgetCalibration)
 #include "train/checkpoint.h"    // for read_checkpoint
+#include "train/lr_schedule.h"   // for LrSchedule
+#include "train/optimizer.h"     // for OptimizerConfig
+#include "model/uplift_net_config.h"  // for UpliftNetConfig
+#include "dist/reducer.h"        // for ReducerOptions
 #include "train/trainer.h"       // for Trainer, summary_table
 
 namespace dfcl::cli {
@@ -51,11 +55,21 @@ int run_train(TrainOptions& o) {
     Config base = Config::from_string(train::read_checkpoint(path).config, path);
     for (const auto& s : o.common.sets) base.set(s);
     base.set("train.resume=" + path);
+    if (o.common.dump_config) base.set_dump_mode(), dumping() = std::make_unique<Config>(base);
     cfg = base;
   }
-  if (dumped(cfg, o.common)) return 0;
   const int threads = apply_runtime(cfg);
   const train::TrainConfig tc = train::TrainConfig::from(cfg);  // config errors before any I/O
+  if (o.common.dump_config) {  // the sections the Trainer reads once it knows the data, read here for their defaults
+    model::UpliftNetConfig::from(cfg.sub("model"), 1, 2);
+    loss::make_loss(cfg.sub("loss"));
+    train::OptimizerConfig::from(cfg.sub("optimizer"));
+    train::LrSchedule::from(cfg.sub("schedule"));
+    dist::CommOptions::from(cfg);
+    dist::ReducerOptions::from(cfg);
+    if (tc.generate) data::GeneratorConfig::from(cfg.sub("generate"));
+  }
+  if (dumped(cfg, o.common)) return 0;
   if (!tc.generate) cfg.mark_used("generate");  // a shared config file may hold the generate section too
   cfg.mark_used("tune");                        // ... and the tune section (dfcl tune passes its files to every trial)
   // The communicator first: under mpirun/srun every rank joins (and self-tests) before any data is read.

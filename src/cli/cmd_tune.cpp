@@ -70,7 +70,6 @@ void read_result(Trial& t) {
 
 int run_tune(const CommonOptions& o) {
   Config cfg = load_config(o);
-  if (dumped(cfg, o)) return 0;
   const Config t = cfg.sub("tune");
   const tune::SearchSpace space = tune::SearchSpace::from(t);
   const std::string output = t.get<std::string>("output", "tune");
@@ -83,6 +82,7 @@ int run_tune(const CommonOptions& o) {
   // Everything else is each trial's training configuration: checked here as far as it can be without data, then by
   // every trial (the first trial's error is reported if all of them fail).
   const train::TrainConfig tc = train::TrainConfig::from(cfg);
+  if (dumped(cfg, o)) return 0;
   for (const char* s :
        {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "runtime", "generate", "io"})
     cfg.mark_used(s);

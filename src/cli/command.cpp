@@ -33,11 +33,23 @@ Config load_config(const CommonOptions& o) {
   Config cfg = Config::load(o.configs.empty() ? std::string() : o.configs.front());
   for (size_t i = 1; i < o.configs.size(); ++i) cfg.merge(Config::load(o.configs[i]));
   for (const auto& s : o.sets) cfg.set(s);
+  if (o.dump_config) {
+    cfg.set_dump_mode();
+    dumping() = std::make_unique<Config>(cfg);  // shares the state: later reads record their defaults there
+  }
   return cfg;
 }
 
+std::unique_ptr<Config>& dumping() {
+  static std::unique_ptr<Config> c;
+  return c;
+}
+
 bool dumped(const Config& cfg, const CommonOptions& o) {
-  if (o.dump_config) std::cout << cfg.dump() << std::endl;
+  if (o.dump_config)
+    std::cout << "# the effective configuration: the keys given (config files, --set) over the defaults of every key "
+                 "this command reads\n"
+              << cfg.dump_effective() << std::endl;
   return o.dump_config;
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>  // for nlohmann::json
 
 #include <functional>  // for std::function
+#include <memory>      // for std::unique_ptr
 #include <string>      // for std::string
 #include <vector>      // for std::vector
 
@@ -24,6 +25,9 @@ void add_common_options(CLI::App* cmd, CommonOptions& o);
 Config load_config(const CommonOptions& o);
 /// With --dump-config, prints the effective configuration and returns true (the command then stops).
 bool dumped(const Config& cfg, const CommonOptions& o);
+/// The configuration load_config() loaded with --dump-config (null otherwise): when a key a run needs is missing, the
+/// command stops with its ConfigError before dumped(), and main() then prints what was read so far.
+std::unique_ptr<Config>& dumping();
 /// Reads the `runtime` section (threads) and applies it; returns the thread count.
 int apply_runtime(const Config& cfg);
 /// Writes the result JSON to --json FILE, or to stdout.

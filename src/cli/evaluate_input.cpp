@@ -24,7 +24,7 @@ EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
   s.data = cfg.get_strings("evaluate.data");
   s.generate = cfg.get<bool>("evaluate.generate", false);
   if (s.generate) s.gen = data::GeneratorConfig::from(cfg.sub("generate"));
-  if (s.generate == !s.data.empty())
+  if (s.generate == !s.data.empty() && !cfg.dump_mode())
     throw ConfigError(
         "evaluate: give exactly one of evaluate.data=FILE.h5 (or a list of files, read as one dataset) or "
         "evaluate.generate=true (with generate.* keys for the population)");

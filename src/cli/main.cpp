@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
   try {
     return run ? run() : 0;
   } catch (const Error& e) {
+    if (cli::dumping() && dynamic_cast<const ConfigError*>(&e))  // --dump-config: what was read before the error
+      std::cout << "# the configuration read before the error below (given keys over the defaults read so far)\n"
+                << cli::dumping()->dump_effective() << std::endl;
     log::error("dfcl {}: {}: {}", cmd, e.kind(), e.what());
     const int code = dynamic_cast<const ConfigError*>(&e) ? 2 : 1;
     dist::abort_job(code);  // one of several ranks: end them all (MPI_Abort), never leave the others waiting

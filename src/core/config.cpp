@@ -8,6 +8,8 @@
 #include <algorithm>           // for std::min
 #include <map>                 // for std::map
 #include <set>                 // for std::set
+#include <type_traits>         // for std::is_same_v
+#include <vector>              // for std::vector
 #include <fstream>             // for std::ifstream
 
 #include "core/error.h"        // for ConfigError
@@ -18,6 +20,8 @@ struct Config::State {
   YAML::Node root{YAML::NodeType::Map};
   std::map<std::string, std::string> origins;  // full key -> "file:line" or "--set"
   mutable std::set<std::string> used;          // keys read (present or not)
+  mutable YAML::Node defaults{YAML::NodeType::Map};  // the fallback of every key read while absent (dump_effective)
+  bool dump_mode = false;  // require() of an absent key records "<required>" instead of throwing
 };
 
 namespace {
@@ -257,12 +261,48 @@ std::string Config::origin(const std::string& key) const {
   return it == state_->origins.end() ? std::string("default") : it->second;
 }
 
+namespace {
+// A default as a YAML value: numbers in their shortest exact form (0.1, not 0.10000000000000001).
+template <class T>
+YAML::Node yaml_value(const T& v) {
+  YAML::Node n;
+  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
+    n = fmt::format("{}", v);
+  } else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<int64_t>> ||
+                       std::is_same_v<T, std::vector<std::string>>) {
+    n = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& x : v) n.push_back(fmt::format("{}", x));
+    n.SetStyle(YAML::EmitterStyle::Flow);
+  } else {
+    n = v;
+  }
+  return n;
+}
+
+// Records `value` at `key` in `tree`, creating maps on the way; a key under a list or a scalar is skipped.
+void record_default(YAML::Node tree, const std::string& key, const YAML::Node& value) {
+  const std::vector<std::string> parts = split_key(key);
+  YAML::Node cur = tree;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (!cur.IsMap()) return;
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsDefined() || next.IsNull()) next = YAML::Node(YAML::NodeType::Map);
+    if (!next.IsMap()) return;
+    cur.reset(next);
+  }
+  if (cur.IsMap() && !cur[parts.back()].IsDefined()) cur[parts.back()] = value;
+}
+}  // namespace
+
 template <class T>
 T Config::get(const std::string& key, const T& fallback) const {
   const std::string full = prefix_ + key;
   state_->used.insert(full);
   YAML::Node n = find(state_->root, full);
-  if (!n.IsDefined() || n.IsNull()) return fallback;
+  if (!n.IsDefined() || n.IsNull()) {
+    record_default(state_->defaults, full, yaml_value(fallback));
+    return fallback;
+  }
   try {
     if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::vector<double>> ||
                   std::is_same_v<T, std::vector<int64_t>>) {
@@ -285,6 +325,11 @@ std::vector<std::string> Config::get_strings(const std::string& key, const std::
 
 template <class T>
 T Config::require(const std::string& key) const {
+  if (!has(key) && state_->dump_mode) {
+    state_->used.insert(prefix_ + key);
+    record_default(state_->defaults, prefix_ + key, YAML::Node("<required>"));
+    return T{};
+  }
   if (!has(key)) {
     state_->used.insert(prefix_ + key);
     throw ConfigError(fmt::format("config key '{}' is required ({}); add it to the config or pass --set {}=...",
@@ -388,6 +433,17 @@ void Config::check_all_used() const {
 std::string Config::dump() const {
   YAML::Emitter e;
   e << state_->root;
+  return e.c_str();
+}
+
+void Config::set_dump_mode() { state_->dump_mode = true; }
+bool Config::dump_mode() const { return state_->dump_mode; }
+
+std::string Config::dump_effective() const {
+  YAML::Node all = YAML::Clone(state_->defaults);
+  merge_into(all, state_->root);
+  YAML::Emitter e;
+  e << all;
   return e.c_str();
 }
 

@@ -54,8 +54,15 @@ class Config {
   void check_all_used() const;
   /// Where a key came from: "path.yaml:12", "--set", or "default".
   std::string origin(const std::string& key) const;
-  /// The effective configuration as YAML text (for logs and `--dump-config`).
+  /// The configuration as given (files and --set) as YAML text: what a checkpoint stores, so a resumed run takes
+  /// the defaults of the code it resumes under.
   std::string dump() const;
+  /// For `--dump-config`: require() of an absent key records "<required>" and returns T{} instead of throwing, so a
+  /// command can read its whole configuration (and record every default) without the keys a run would need.
+  void set_dump_mode();
+  bool dump_mode() const;
+  /// `--dump-config`: the given keys over the default of every key read while absent, as YAML text.
+  std::string dump_effective() const;
 
  private:
   struct State;

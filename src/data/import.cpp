@@ -451,6 +451,8 @@ constexpr int64_t kProgressStep = 8192;  // rows between progress updates
 
 }  // namespace
 
+void check_import_config(const Config& cfg) { read_plan(cfg); }
+
 ImportSummary import_csv(const Config& cfg, const WriteOptions& out_options, bool show_progress) {
   const auto t0 = std::chrono::steady_clock::now();
   Plan plan = read_plan(cfg);

@@ -68,6 +68,9 @@ inline constexpr size_t kMaxSkipReasons = 10;
 /// key, DataError for bad data (naming file, line, column and value), IoError for file-system failures.
 ImportSummary import_csv(const Config& cfg, const WriteOptions& out_options, bool show_progress);
 
+/// Reads the `import` section as import_csv() does, without opening a file: ConfigError naming the key.
+void check_import_config(const Config& cfg);
+
 nlohmann::json to_json(const ImportSummary& s);
 
 }  // namespace dfcl::data

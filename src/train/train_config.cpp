@@ -19,7 +19,7 @@ TrainConfig TrainConfig::from(const Config& cfg) {
   TrainConfig t;
   t.data = cfg.get_strings("train.data");
   t.generate = cfg.get<bool>("train.generate", false);
-  if (t.generate == !t.data.empty())
+  if (t.generate == !t.data.empty() && !cfg.dump_mode())
     throw ConfigError(
         "train: give exactly one of train.data=FILE.h5 (a dataset from `dfcl generate` or `dfcl import`, or a list "
         "[trial.h5, log.h5] read as one dataset) or train.generate=true (the `generate` section's population, built "

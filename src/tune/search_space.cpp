@@ -21,7 +21,7 @@ SearchSpace SearchSpace::from(const Config& t) {
                     s.mode));
   s.seed = static_cast<uint64_t>(t.get<int64_t>("seed", 0));
   const std::vector<Config> items = t.items("space");
-  if (items.empty())
+  if (items.empty() && !t.dump_mode())
     throw ConfigError(
         "tune.space is empty; list the keys to search, e.g. space: [{key: optimizer.lr, values: "
         "[0.001, 0.003]}]");

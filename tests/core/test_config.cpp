@@ -37,6 +37,27 @@ TEST(Config, TypedReadsDefaultsAndOverrides) {
   EXPECT_NO_THROW(c.check_all_used());
 }
 
+// --dump-config printed {} without -c (issue 14, item 11): the effective configuration is the given keys over the
+// default of every key read while absent; the given value wins, numbers keep their shortest form, and in dump mode a
+// required key shows as <required> instead of stopping the read.
+TEST(Config, DumpEffectiveHasTheDefaultsOfEveryKeyRead) {
+  Config c = Config::from_string("train:\n  epochs: 3\n", "t.yaml");
+  EXPECT_EQ(c.get<int>("train.epochs", 10), 3);
+  EXPECT_EQ(c.get<int64_t>("train.batch_size", 4096), 4096);
+  EXPECT_DOUBLE_EQ(c.sub("optimizer").get<double>("lr", 0.1), 0.1);
+  EXPECT_EQ(c.get<std::vector<double>>("train.split_fractions", {0.8, 0.1}).size(), 2u);
+  EXPECT_THROW(c.require<std::string>("allocate.scores"), ConfigError);
+  const std::string d = c.dump_effective();
+  for (const char* want : {"epochs: 3", "batch_size: 4096", "optimizer:\n  lr: 0.1", "split_fractions: [0.8, 0.1]"})
+    EXPECT_NE(d.find(want), std::string::npos) << want << " in\n" << d;
+  EXPECT_EQ(d.find("epochs: 10"), std::string::npos) << d;
+  EXPECT_EQ(d.find("allocate"), std::string::npos) << d;
+  EXPECT_EQ(c.dump().find("batch_size"), std::string::npos);  // what a checkpoint stores: the given keys only
+  c.set_dump_mode();
+  EXPECT_EQ(c.require<std::string>("allocate.scores"), "");
+  EXPECT_NE(c.dump_effective().find("allocate:\n  scores: <required>"), std::string::npos) << c.dump_effective();
+}
+
 TEST(Config, SubConfigReadsCountForParent) {
   Config c = Config::from_string("gen:\n  a: 1\n  b: 2\n");
   Config s = c.sub("gen");
