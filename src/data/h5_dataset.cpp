@@ -199,6 +199,7 @@ void H5Writer::Impl::set_extent(int64_t rows) {
 
 void H5Writer::Impl::write_chunks(const Table& t, int64_t first, int64_t nchunks) {
   if (nchunks <= 0) return;
+  h5::quiet();  // in case a writer thread appends
   const int64_t R = opt.chunk_rows;
   set_extent(written + nchunks * R);
   const int64_t ncols = static_cast<int64_t>(dsets.size());
@@ -420,6 +421,7 @@ int64_t H5Reader::chunk_rows() const { return impl_->chunk_rows; }
 std::string H5Reader::name() const { return impl_->path; }
 
 void H5Reader::Impl::read_column(size_t c, int64_t begin, int64_t count, void* dst) {
+  h5::quiet();  // this thread may be the loader's prefetch thread
   const Column& col = kColumns[c];
   hsize_t w = column_width(col, meta);
   int rank = col.width == Width::kOne ? 1 : 2;

@@ -17,15 +17,22 @@ herr_t collect(unsigned n, const H5E_error2_t* e, void* data) {
 }  // namespace
 
 void quiet() {
-  static const bool done = [] {
+  static const bool once = [] {
     // No library shutdown at exit: after a write that failed (disk full), HDF5 keeps the half-closed file in its
     // tables and its atexit shutdown crashes closing it again (a segfault after the clear error). dfcl closes every
     // file it writes explicitly before renaming it from .partial, so nothing is left for the shutdown to flush.
     H5dont_atexit();
+    return true;
+  }();
+  (void)once;
+  // Debian's HDF5 is thread-safe, and a thread-safe HDF5 keeps the error stack, and its printing, per thread: turned
+  // off in the main thread only, a corrupt chunk read by the loader's prefetch thread printed an 18-line HDF5-DIAG
+  // stack even under -q. So every thread that calls HDF5 turns it off for itself (every entry point calls quiet()).
+  thread_local const bool here = [] {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
-  (void)done;
+  (void)here;
 }
 
 std::string error_text() {

@@ -30,7 +30,9 @@ struct Hid {
   operator hid_t() const { return id; }
 };
 
-/// Turns off HDF5's own error printing (dfcl reports each error once, with context). Idempotent.
+/// Turns off HDF5's own error printing (dfcl reports each error once, with context) in the calling thread: HDF5 keeps
+/// it per thread, so every function that calls HDF5 and may run outside the main thread calls this first. Cheap after
+/// the first call in a thread.
 void quiet();
 /// The innermost messages of HDF5's error stack ("checksum failed; ..."), and clears it.
 std::string error_text();
