@@ -215,7 +215,7 @@ int run_allocate(const CommonOptions& o) {
                 "on rows whose outcomes it fit is biased. calibration_split=auto (held_out) leaves them out",
                 calibration_split, trained->origin);
   }
-  if (trial_src && trial_src->meta().rct_rows > 0) {
+  if (trial_src && data::has_rct_rows(*trial_src)) {  // the rows decide, not the file's rct_rows attribute
     trial = std::make_unique<Trial>();
     trial->name = trial_src->name();
     trial->rows = data::read_rct_rows(*trial_src, trained ? trained->split : data::SplitSpec{}, cal_split,

@@ -89,6 +89,17 @@ Table read_rct_rows(RowSource& src, const SplitSpec& split, Split which, int64_t
   return rows;
 }
 
+bool has_rct_rows(RowSource& src) {
+  const int64_t N = src.meta().num_rows, chunk = src.chunk_rows();
+  std::vector<uint8_t> source;
+  for (int64_t a = 0; a < N; a += chunk) {
+    src.read_source(a, std::min(chunk, N - a), source);
+    for (uint8_t s : source)
+      if (s == uint8_t(Source::kRct)) return true;
+  }
+  return false;
+}
+
 std::unique_ptr<RowSource> open_sources(const std::vector<std::string>& paths, const std::string& key) {
   if (paths.empty()) throw ConfigError(fmt::format("{} is empty; give a dataset file or a list of them", key));
   if (paths.size() == 1) return open_source(paths[0]);

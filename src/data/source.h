@@ -56,6 +56,10 @@ std::unique_ptr<RowSource> open_sources(const std::vector<std::string>& paths, c
 /// DataError thrown when there are none.
 Table read_rct_rows(RowSource& source, const SplitSpec& split, Split which, int64_t max_rows, const std::string& purpose);
 
+/// Whether `source` has a trial row (source = 0), from its rows' source column (not the file's rct_rows attribute,
+/// which a hand-edited file may contradict): reads the source column up to the first trial row.
+bool has_rct_rows(RowSource& source);
+
 /// Throws DataError("<where>: field 'f', row r: what; fix") for the first bad row of `t`, if any.
 void check_rows(const Table& t, const Meta& meta, const std::string& where, int64_t first_row);
 

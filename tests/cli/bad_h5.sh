@@ -37,6 +37,9 @@ def empty(f):
         del f[k]; f.create_dataset(k, shape=shape, dtype=dt, maxshape=(None,) + shape[1:], chunks=(64,) + shape[1:])
     f.attrs["rct_rows"] = np.int64(0); f.attrs["rct_arm_rows"] = np.zeros(3, dtype=np.int64)
 variant("empty.h5", empty)
+def zero_attr(f):  # the attributes say "no trial", the source column has 500 trial rows
+    f.attrs["rct_rows"] = np.int64(0); f.attrs["observational_rows"] = np.int64(500); del f.attrs["rct_arm_rows"]
+variant("zero_attr.h5", zero_attr)
 PY
 status=0
 expect() {  # FILE PATTERN...
@@ -53,5 +56,11 @@ expect string_revenue.h5 "string_revenue.h5: dataset 'revenue' stores strings, n
 "$dfcl" -q allocate --set allocate.scores=oracle --set allocate.data=empty.h5 --set allocate.budgets_per_capita=[0.5] \
   > /dev/null 2> err.txt && { echo "FAIL: allocated 0 users"; status=1; }
 grep -q "empty.h5: 0 rows, so no users to allocate" err.txt || { echo "FAIL: 0 rows:"; cat err.txt; status=1; }
+expect zero_attr.h5 "zero_attr.h5: attributes 'rct_rows' = 0 and 'observational_rows' = 500, but the 'source' column has 500 trial"
+# The commands decide from the rows, not the attributes: allocate calibrates on the 500 trial rows the attribute hides
+# (it fell back to predicted spend).
+"$dfcl" -q allocate --set allocate.scores=oracle --set allocate.data=zero_attr.h5 --set allocate.budgets_per_capita=[0.3] \
+  --set allocate.output=z.csv > out.json 2> err.txt || { echo "FAIL: allocate on zero_attr.h5:"; cat err.txt; status=1; }
+grep -q '"budget_calibration": "trial"' out.json || { echo "FAIL: allocate ignored the trial rows of zero_attr.h5"; status=1; }
 [ $status -eq 0 ] && echo "bad_h5: every file refused with its dataset or attribute named"
 exit $status
