@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
                "Run 'dfcl COMMAND --help' for a command's options; docs/cli.md lists every config key."};
   app.require_subcommand(1);
   bool quiet = false, verbose = false;
-  app.add_flag("-q,--quiet", quiet, "no progress bars or info logs (errors still print)");
+  app.add_flag("-q,--quiet", quiet, "no progress bars or info logs (warnings and errors still print)");
   app.add_flag("-v,--verbose", verbose, "debug logging");
   app.set_version_flag("--version", "dfcl 0.1.0");
 
@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (quiet) {
-    log::set_level(log::Level::kError);
+    // Warnings still print: they say a result may be wrong (training rows among the evaluated ones, a budget the
+    // model overspends), which a script that silences the chatter must still see.
+    log::set_level(log::Level::kWarn);
     Progress::set_enabled(false);
   } else if (verbose) {
     log::set_level(log::Level::kDebug);
