@@ -78,8 +78,16 @@ void check_acyclic(const YAML::Node& node, const std::string& prefix, const std:
                                     file, node.Mark().line + 1, prefix));
   ancestors.push_back(node);
   if (node.IsMap()) {
-    for (auto it = node.begin(); it != node.end(); ++it)
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // A key that is a list or a map (YAML's `? [a, b]: 1`, or a `{...}` key) names no config key; every walk below
+      // reads keys as strings, so it is refused here (found by fuzzing: yaml-cpp's "bad conversion" escaped).
+      if (!it->first.IsScalar())
+        throw ConfigError(fmt::format("{}:{}: a key under '{}' is a {} rather than a name; config keys are plain "
+                                      "names (section: {{key: value}})",
+                                      file, it->first.Mark().line + 1, prefix.empty() ? "the top level" : prefix,
+                                      it->first.IsMap() ? "map" : it->first.IsSequence() ? "list" : "null"));
       check_acyclic(it->second, prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar(), file, ancestors);
+    }
   } else {
     for (size_t i = 0; i < node.size(); ++i) check_acyclic(node[i], fmt::format("{}.{}", prefix, i), file, ancestors);
   }
@@ -230,6 +238,7 @@ void Config::set(const std::string& assignment) {
     throw ConfigError(fmt::format("--set {}: value '{}' is not valid YAML: {}", key, text, e.msg));
   }
   if (!value.IsDefined() || value.IsNull()) value = YAML::Node(text);
+  check_acyclic(value, "--set " + key);  // `--set a='&x [*x]'` is a cycle too, and keys must be names
   auto parts = split_key(key);
   YAML::Node cur = state_->root;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {

@@ -1,6 +1,7 @@
 // \brief HDF5 writer and reader for schema v1 (C API; see h5_dataset.h).
 #include "data/h5_dataset.h"
 
+#include <type_traits>  // for std::is_integral_v
 #include <fmt/format.h>  // for fmt::format
 #include <hdf5.h>        // for the HDF5 C API
 #include <sys/stat.h>    // for stat
@@ -8,6 +9,7 @@
 #include <array>    // for std::array
 #include <cstdio>   // for std::rename, std::remove
 #include <cstring>  // for std::memcpy
+#include <type_traits>  // for std::is_integral_v
 
 #include "core/atomic_file.h"  // for AtomicFile::move_into_place
 #include "core/error.h"     // for DataError, IoError
@@ -102,10 +104,28 @@ template <class T>
 std::vector<T> get_numbers(hid_t obj, const char* name, hid_t mem_type, const std::string& file) {
   Hid attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   if (attr < 0) throw DataError(fmt::format("{}: attribute '{}' is missing; rewrite the file with dfcl generate/import", file, name));
+  // HDF5 converts on read: 3.5 would come back as 3 and a string fails deep in the library. Integers must be stored
+  // as integers, numbers as numbers (found by fuzzing the reader).
+  Hid ftype(H5Aget_type(attr), H5Tclose);
+  const H5T_class_t cls = H5Tget_class(ftype);
+  if (std::is_integral_v<T> ? cls != H5T_INTEGER : cls != H5T_INTEGER && cls != H5T_FLOAT)
+    throw DataError(fmt::format("{}: attribute '{}' stores {}, not {}; rewrite the file with dfcl generate/import",
+                                file, name, cls == H5T_STRING ? "strings" : cls == H5T_FLOAT ? "floating-point numbers" : "non-numbers",
+                                std::is_integral_v<T> ? "integers" : "numbers"));
   std::vector<T> v(attr_len(attr));
   if (!v.empty() && H5Aread(attr, mem_type, v.data()) < 0)
     throw DataError(fmt::format("{}: attribute '{}' cannot be read as numbers: {}", file, name, h5::error_text()));
   return v;
+}
+// One number: an attribute that holds none or several is refused (an empty rct_rows escaped as std::out_of_range).
+template <class T>
+T get_scalar(hid_t obj, const char* name, hid_t mem_type, const std::string& file) {
+  const std::vector<T> v = get_numbers<T>(obj, name, mem_type, file);
+  if (v.size() != 1)
+    throw DataError(fmt::format("{}: attribute '{}' holds {} values; it must hold one number; rewrite the file with "
+                                "dfcl generate/import",
+                                file, name, v.size()));
+  return v[0];
 }
 std::vector<std::string> get_strings(hid_t obj, const char* name, const std::string& file) {
   Hid attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
@@ -350,14 +370,17 @@ H5Reader::H5Reader(const std::string& path) : impl_(new Impl) {
   }
   if (has_attr(I.file, "rct_propensity")) m.rct_propensity = get_numbers<double>(I.file, "rct_propensity", H5T_NATIVE_DOUBLE, path);
   if (has_attr(I.file, "rct_arm_rows")) m.rct_arm_rows = get_numbers<int64_t>(I.file, "rct_arm_rows", H5T_NATIVE_INT64, path);
-  if (has_attr(I.file, "rct_rows")) m.rct_rows = get_numbers<int64_t>(I.file, "rct_rows", H5T_NATIVE_INT64, path).at(0);
+  if (has_attr(I.file, "rct_rows")) m.rct_rows = get_scalar<int64_t>(I.file, "rct_rows", H5T_NATIVE_INT64, path);
   if (has_attr(I.file, "observational_rows"))
-    m.observational_rows = get_numbers<int64_t>(I.file, "observational_rows", H5T_NATIVE_INT64, path).at(0);
-  if (has_attr(I.file, "origin")) {
+    m.observational_rows = get_scalar<int64_t>(I.file, "observational_rows", H5T_NATIVE_INT64, path);
+  if (has_attr(I.file, "origin")) {  // free text: read when it is one variable-length string, else left out
     Hid attr(H5Aopen(I.file, "origin", H5P_DEFAULT), H5Aclose);
-    Hid mt = string_type();
-    char* p = nullptr;
-    if (H5Aread(attr, mt, &p) >= 0 && p) m.origin = p, H5free_memory(p);
+    Hid ftype(H5Aget_type(attr), H5Tclose);
+    if (H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) > 0 && attr_len(attr) == 1) {
+      Hid mt = string_type();
+      char* p = nullptr;  // room for exactly one pointer: hence the checks above (a list of strings overran it)
+      if (H5Aread(attr, mt, &p) >= 0 && p) m.origin = p, H5free_memory(p);
+    }
   }
   m.has_propensity = H5Lexists(I.file, "propensity", H5P_DEFAULT) > 0;
   m.has_truth = H5Lexists(I.file, "true_revenue", H5P_DEFAULT) > 0 || H5Lexists(I.file, "true_cost", H5P_DEFAULT) > 0;
