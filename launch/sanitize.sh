@@ -18,7 +18,11 @@ case $kind in
   address)
     build=$root/build-asan flags=address,undefined
     # detect_odr_violation=0: torch and its dependencies define some symbols twice across their own libraries.
-    export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_odr_violation=0:abort_on_error=0
+    # fast_unwind_on_malloc=0: full allocation stacks through the uninstrumented libraries (no frame pointers there),
+    # so a leak suppressed by library name is matched; Open MPI keeps its plugins loaded to the end for the same reason
+    # (after dlclose their frames are "<unknown module>").
+    export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_odr_violation=0:fast_unwind_on_malloc=0
+    export OMPI_MCA_mca_base_component_disable_dlclose=1
     export LSAN_OPTIONS=suppressions=$supp/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     # Named subset for CI: the readers, the loader and its prefetch thread, training and checkpoints, the

@@ -29,3 +29,20 @@ if [ -x "$nvcc" ] || command -v nvcc >/dev/null 2>&1; then
 else
   echo "test.sh: no nvcc: CUDA compile check skipped"
 fi
+# Sanitizers (docs/reliability.md): ASan + UBSan on a named subset, and TSan on the threaded parts. CI must finish in
+# 40 minutes on 2 cores: a stage starts only while the budget (DFCL_CI_BUDGET_MIN, default 40) leaves it time (its
+# build is mostly ccache hits after the first run; cold, each takes ~20 min), and says so when it does not.
+# DFCL_SANITIZE_CI=0 leaves them out; launch/sanitize.sh address all runs every test under ASan + UBSan.
+if [ "${DFCL_SANITIZE_CI:-1}" = 1 ]; then
+  budget=$(( ${DFCL_CI_BUDGET_MIN:-40} * 60 ))
+  for stage in "address ci:15" "thread:10"; do
+    args=${stage%%:*} need=$(( ${stage##*:} * 60 ))
+    left=$(( budget - ($(date +%s) - start) ))
+    if [ $left -lt $need ]; then
+      echo "test.sh: SKIPPED sanitizer stage '$args': ${left}s of the CI budget left, it needs ~${need}s; run it by hand: bash launch/sanitize.sh $args"
+      continue
+    fi
+    bash "$root/launch/sanitize.sh" $args
+    echo "test.sh: sanitizer stage '$args' done after $(( $(date +%s) - start ))s"
+  done
+fi
