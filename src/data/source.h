@@ -10,6 +10,9 @@
 
 namespace dfcl::data {
 
+/// Thread safety: read() and read_source() may run on two threads at once (the loader's prefetch thread reads ahead
+/// while the caller reads validation rows from the same source), so an implementation keeps no unguarded mutable
+/// state. H5Reader (HDF5 is built thread-safe), MemorySource and ConcatSource hold none.
 class RowSource {
  public:
   virtual ~RowSource() = default;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>  // for torch::equal, torch::allclose
 
+#include <atomic>  // for std::atomic
 #include <filesystem>  // for std::filesystem
 #include <fstream>     // for std::ifstream
 #include <string>      // for std::string
@@ -132,8 +133,8 @@ class FailingSource : public data::RowSource {
   const data::Meta& meta() const override { return inner_.meta(); }
   int64_t chunk_rows() const override { return inner_.chunk_rows(); }
   void read(int64_t begin, int64_t count, data::Table& out) override {
-    if (fail_after_ >= 0 && reads_ >= fail_after_) throw IoError("test: the source died");
-    ++reads_;
+    if (fail_after_ >= 0 && reads_.fetch_add(1) >= fail_after_) throw IoError("test: the source died");
+    if (fail_after_ < 0) ++reads_;
     inner_.read(begin, count, out);
   }
   void read_source(int64_t begin, int64_t count, std::vector<uint8_t>& out) override {
@@ -144,7 +145,8 @@ class FailingSource : public data::RowSource {
 
  private:
   data::RowSource& inner_;
-  int64_t fail_after_, reads_ = 0;
+  int64_t fail_after_;
+  std::atomic<int64_t> reads_{0};  // the prefetch thread and the caller read at once (RowSource's contract; TSan)
 };
 
 // Resumed from a periodic mid-epoch checkpoint (train.checkpoint_steps), the resumed epoch's train_loss is the
