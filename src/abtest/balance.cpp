@@ -23,14 +23,15 @@ double z_of(double mt, double vt, double nt, double mc, double vc, double nc) {
 }
 }  // namespace
 
-double check_balance(const ArmMoments& m, const Analysis& a, const std::string& method, const std::string& covariate) {
+double check_balance(const ArmMoments& m, const Analysis& a, const std::string& method, const std::string& covariate,
+                     bool from_features) {
   const Units& units = a.units();
   const Moments &t = m.arm[1], &c = m.arm[0];
   const double z = z_of(t.mean_v, t.var_v(), t.n, c.mean_v, c.var_v(), c.n);
   if (std::fabs(z) <= kRefuseZ) return z;
   // Name the feature that carries the imbalance when the covariate is the ML prediction.
   std::string culprit;
-  if (a.num_features() > 0 && covariate.rfind("g ", 0) == 0) {
+  if (from_features && a.num_features() > 0) {
     const int F = a.num_features();
     const int64_t n = units.size();
     std::vector<double> col(static_cast<size_t>(n));

@@ -37,7 +37,7 @@ Estimate control_variate(const std::vector<double>& x, const Analysis& a, const 
                                 "the outcome itself or computed from it, so the adjusted outcome has no variance left "
                                 "and any effect would be rounding; use a covariate measured before the experiment",
                                 where_prefix(units), method, covariate, rho));
-  const double balance_z = check_balance(m, a, method, covariate);
+  const double balance_z = check_balance(m, a, method, covariate, &x != &units.pre);  // CUPAC: the prediction
   const double theta = p.suv / p.svv, xbar = p.mean_v;
   std::vector<double> adjusted(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) adjusted[i] = y[i] - theta * (x[i] - xbar);

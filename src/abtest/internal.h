@@ -31,9 +31,10 @@ struct ArmMoments;
 
 /// The balance check of a covariate from its arm moments (`m`'s v side): returns the Welch z of its treatment minus
 /// control mean. Throws DataError naming `method`, the covariate, z and both means when |z| > 5 (randomisation makes
-/// that impossible for a covariate measured before assignment), and for the ML prediction (a covariate named "g ...")
-/// names the feature that differs most. Collective when it throws.
-double check_balance(const ArmMoments& m, const Analysis& a, const std::string& method, const std::string& covariate);
+/// that impossible for a covariate measured before assignment), and when the covariate is the ML prediction
+/// (`from_features`) names the feature that differs most. Collective when it throws.
+double check_balance(const ArmMoments& m, const Analysis& a, const std::string& method, const std::string& covariate,
+                     bool from_features);
 
 /// Records the balance z in e.details.covariate_balance_z, and a warning when |z| > 3.89 (p < 1e-4).
 void warn_if_unbalanced(Estimate& e, double z, const std::string& covariate);

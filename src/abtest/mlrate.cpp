@@ -38,7 +38,7 @@ class Mlrate : public Estimator {
     const int64_t n = units.size();
     const std::string covariate = "g (cross-fitted " + a.options().predictor + ")";
     const double balance_z =
-        check_balance(arm_moments(y.data(), g.data(), units.t.data(), n, a.comm()), a, "mlrate", covariate);
+        check_balance(arm_moments(y.data(), g.data(), units.t.data(), n, a.comm()), a, "mlrate", covariate, true);
     const Design d = make_design(a, g, true);
     const int k = d.k;
     NormalEquations ne(k);

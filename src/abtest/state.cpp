@@ -260,7 +260,7 @@ class State : public Estimator {
     const int64_t n = units.size();
     const std::string covariate = "g (cross-fitted " + a.options().predictor + ")";
     const double balance_z =
-        check_balance(arm_moments(y.data(), g.data(), units.t.data(), n, a.comm()), a, "state", covariate);
+        check_balance(arm_moments(y.data(), g.data(), units.t.data(), n, a.comm()), a, "state", covariate, true);
     const Design d = make_design(a, g, o.state_interaction);
     const int k = d.k;
     double z[4];

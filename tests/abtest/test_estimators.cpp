@@ -245,7 +245,9 @@ TEST(AbtestBalance, ACovariateThatEncodesTheArmIsRefusedNamingTheFeature) {
   for (const auto& e : fine) {
     SCOPED_TRACE(e.method);
     EXPECT_TRUE(e.warnings.empty()) << e.warnings.front();
-    if (e.method != "dim") EXPECT_LT(std::fabs(e.details.at("covariate_balance_z").get<double>()), 3.89);
+    if (e.method != "dim") {
+      EXPECT_LT(std::fabs(e.details.at("covariate_balance_z").get<double>()), 3.89);
+    }
   }
   for (size_t i = 0; i < a.y.size(); ++i) a.x[3 * i + 1] = a.t[i] + 0.01 * a.x[3 * i];  // x2: the arm, blurred
   for (size_t i = 0; i < a.y.size(); ++i) a.pre[i] = 3 * a.t[i] + a.x[3 * i];           // pre: affected by T
@@ -260,8 +262,9 @@ TEST(AbtestBalance, ACovariateThatEncodesTheArmIsRefusedNamingTheFeature) {
     const std::string why = e.details.value("error", "");
     EXPECT_NE(why.find("differs between the arms by z = "), std::string::npos) << why;
     EXPECT_NE(why.find("measured before"), std::string::npos) << why;
-    if (std::string(m) != "cuped")
+    if (std::string(m) != "cuped") {
       EXPECT_NE(why.find("the feature 'coupon_seen' differs most"), std::string::npos) << why;
+    }
   }
 }
 
