@@ -4,6 +4,7 @@
 
 #include <memory>  // for std::unique_ptr
 
+#include "bilevel/bilevel.h"     // for bilevel_method, BilevelConfig
 #include "cli/command.h"         // for Registrar, CommonOptions
 #include "core/error.h"          // for ConfigError
 #include "core/log.h"            // for log::info
@@ -68,6 +69,7 @@ int run_train(TrainOptions& o) {
     dist::CommOptions::from(cfg);
     dist::ReducerOptions::from(cfg);
     if (tc.generate) data::GeneratorConfig::from(cfg.sub("generate"));
+    if (cfg.has("bilevel")) bilevel::BilevelConfig::from(cfg.sub("bilevel"), cfg.get<double>("optimizer.lr", 1e-3));
   }
   if (dumped(cfg, o.common)) return 0;
   if (!tc.generate) cfg.mark_used("generate");  // a shared config file may hold the generate section too
@@ -75,7 +77,8 @@ int run_train(TrainOptions& o) {
   // The communicator first: under mpirun/srun every rank joins (and self-tests) before any data is read.
   auto comm = dist::make_communicator(dist::CommOptions::from(cfg), tc.device);
   std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_sources(tc.data, "train.data");
-  train::Trainer trainer(cfg, *src, *comm, threads);
+  // A `bilevel` section makes the run Bi-DFCL: the trainer takes its step from src/bilevel.
+  train::Trainer trainer(cfg, *src, *comm, threads, cfg.has("bilevel") ? bilevel::bilevel_method() : train::StepMethodFactory{});
   cfg.check_all_used();
   const train::TrainResult r = trainer.run();
   log::info("{}", train::summary_table(r, trainer.config().validation.metric_name));

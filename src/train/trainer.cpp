@@ -85,6 +85,7 @@ struct Trainer::Impl {
   int64_t local_batch = 0;
   int logical_shards = 1;
   std::unique_ptr<dist::Reducer> reducer;
+  std::unique_ptr<StepMethod> method;  // a method's own step (Bi-DFCL), else train_step's
   std::thread writer;  // rank 0's checkpoint writer (I/O never holds the other ranks at a collective)
 
   // progress of the run (saved in checkpoints)
@@ -109,7 +110,7 @@ struct Trainer::Impl {
   data::Table lambda_rows;            // RCT sample for losses with lambda_source() == "sample" (read on first use)
   std::vector<double> sample_lambda;  // this epoch's λ* per training budget
 
-  Impl(const Config& c, data::RowSource& s, dist::Communicator& cm, int th)
+  Impl(const Config& c, data::RowSource& s, dist::Communicator& cm, int th, const StepMethodFactory& make_method)
       : cfg(c), tc(TrainConfig::from(c)), src(s), comm(cm), threads(th), meta(s.meta()) {
     dtype = tc.dtype == "float64" ? at::kDouble : at::kFloat;
     if (tc.device != "cpu") {
@@ -202,6 +203,16 @@ struct Trainer::Impl {
     for (const auto& e : net->layout().entries()) spans.push_back({e.name, e.offset, e.numel});
     reducer = std::make_unique<dist::Reducer>(comm, std::move(spans), int64_t(net->flat().element_size()),
                                               dist::ReducerOptions::from(cfg));
+    if (make_method) {
+      if (tc.accumulate > 1)
+        throw ConfigError(fmt::format("train.accumulate = {}: gradient accumulation is not available with the {} "
+                                      "step; use train.accumulate=1 and a larger train.batch_size",
+                                      tc.accumulate, cfg.has("bilevel") ? "bi-level" : "method's"));
+      StepEnv env{cfg,  tc,          src, meta, comm, *net, *opt, scaler, *loss, [this] { return base_context(); },
+                  loader->block_rows(), threads};
+      method = make_method(env);
+      if (!tc.resume.empty()) method->restore(resumed, tc.resume);
+    }
   }
 
   ~Impl() {
@@ -454,6 +465,15 @@ struct Trainer::Impl {
   // unless it is one of the first train.accumulate - 1 batches of an accumulation group; an optimiser step when the
   // group is complete or `flush` (end of epoch). Adds this rank's share of the batch loss to loss_acc.
   void train_step(int64_t total_steps, bool flush) {
+    if (method) {
+      const double v = method->step(table, step, epoch, opt_cfg.lr * schedule.factor(step, total_steps));
+      if (!loss_acc.defined()) loss_acc = at::zeros({}, at::TensorOptions().dtype(at::kDouble));
+      loss_acc.add_(v);
+      micro = 0;
+      ++step;
+      if (tc.debug) dist::check_replicas(comm, net->flat(), fmt::format("parameters after step {}", step));
+      return;
+    }
     const loss::LossContext ctx = step_context();
     const bool last = micro + 1 >= tc.accumulate || flush;
     if (tc.deterministic) {
@@ -532,6 +552,7 @@ struct Trainer::Impl {
     for (const auto& kv : net->named_parameters()) ck.tensors.emplace_back("model." + kv.first, kv.second.detach().clone());
     for (const auto& kv : opt->state()) ck.tensors.emplace_back("optim." + kv.first, kv.second.clone());
     for (const auto& kv : scaler.to_tensors()) ck.tensors.push_back(kv);
+    if (method) method->save(ck);
     return ck;
   }
 
@@ -667,6 +688,15 @@ struct Trainer::Impl {
     metrics::write_svg(r.curve_plot, p);
   }
 
+  // The method's statistics of the epoch into its record; the log line's extra part (" | ..." or "").
+  std::string method_stats(json& rec) {
+    if (!method) return "";
+    const json st = method->take_epoch_stats();
+    rec[method->name()] = st;
+    const std::string line = method->epoch_summary(st);
+    return line.empty() ? "" : " | " + line;
+  }
+
   TrainResult run() {
     TrainResult r;
     const auto t0 = Clock::now();
@@ -752,11 +782,12 @@ struct Trainer::Impl {
                                                         : "");
         rec["validation"] = v.to_json();
         rec["best"] = better;
-        log::info("epoch {}: train loss {:.5g} | validation loss {:.5g}, EOM {:.5g}{}{}{}", epoch + 1,
+        const std::string extra = method_stats(rec);
+        log::info("epoch {}: train loss {:.5g} | validation loss {:.5g}, EOM {:.5g}{}{}{}{}", epoch + 1,
                   rec["train_loss"].is_number() ? rec["train_loss"].get<double>() : NAN, v.loss, v.eom_mean,
                   std::isfinite(v.aucc) ? fmt::format(", AUCC {:.4f}", v.aucc) : "",
                   std::isfinite(v.regret_mean) ? fmt::format(", regret {:.5g}", v.regret_mean) : "",
-                  better ? " (best)" : "");
+                  better ? " (best)" : "", extra);
         if (better) top.take(v, x, epoch + 1), best = v, bad_validations = 0;
         else ++bad_validations;
         history.push_back(rec);
@@ -768,6 +799,8 @@ struct Trainer::Impl {
           r.early_stopped = stop = true;
         }
       } else {
+        const std::string extra = method_stats(rec);
+        if (!extra.empty()) log::info("epoch {}:{}", epoch + 1, extra);
         history.push_back(rec);
         epoch += 1, cursor = 0, epoch_loss = 0, epoch_steps = 0;
       }
@@ -794,8 +827,9 @@ struct Trainer::Impl {
   }
 };
 
-Trainer::Trainer(const Config& cfg, data::RowSource& source, dist::Communicator& comm, int threads)
-    : impl_(std::make_unique<Impl>(cfg, source, comm, threads)) {}
+Trainer::Trainer(const Config& cfg, data::RowSource& source, dist::Communicator& comm, int threads,
+                 const StepMethodFactory& method)
+    : impl_(std::make_unique<Impl>(cfg, source, comm, threads, method)) {}
 Trainer::~Trainer() = default;
 TrainResult Trainer::run() { return impl_->run(); }
 const model::UpliftNet& Trainer::net() const { return *impl_->net; }

@@ -16,6 +16,7 @@
 #include <vector>   // for std::vector
 
 #include "core/config.h"         // for Config
+#include "train/step_method.h"   // for StepMethodFactory
 #include "train/train_config.h"  // for TrainConfig
 #include "train/validation.h"    // for ValidationResult
 
@@ -53,7 +54,9 @@ class Trainer {
  public:
   /// `cfg` holds the train, validation, model, loss, optimizer and schedule sections (each validated here: a bad
   /// value throws ConfigError naming its key). `source` and `comm` must outlive the trainer.
-  Trainer(const Config& cfg, data::RowSource& source, dist::Communicator& comm, int threads);
+  /// `method`, when given, builds the step of a method the trainer does not know (train/step_method.h: Bi-DFCL).
+  Trainer(const Config& cfg, data::RowSource& source, dist::Communicator& comm, int threads,
+          const StepMethodFactory& method = {});
   ~Trainer();
   /// Trains (continuing from train.resume when set) and returns the summary. Throws DataError when the loss
   /// stops being finite, naming the epoch and step.
