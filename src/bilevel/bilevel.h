@@ -24,6 +24,12 @@
 namespace dfcl {
 class Config;
 }
+namespace dfcl::data {
+class RowSource;
+}
+namespace dfcl::train {
+struct TrainConfig;
+}
 
 namespace dfcl::bilevel {
 
@@ -45,12 +51,17 @@ struct BilevelConfig {
   bool cg_warm_start = true;    // start CG from the previous upper step's v
   Hvp hvp = Hvp::kExact;
   MixedTerm mixed = MixedTerm::kClosedForm;
+  bool upper_float64 = true;    // upper_dtype: float64 (CG, HVPs and the mixed term in float64) | same (the run's)
   int64_t rct_batch = 16384;    // trial rows per upper step (drawn with replacement); 0 = all rows held
   int64_t rct_max_rows = 200000;  // trial training rows held in memory
   train::OptimizerConfig bridge;  // bilevel.bridge_optimizer (adam, lr 1e-3)
   /// Reads and validates the section; ConfigError naming bilevel.<key> and the fix. `theta_lr` is optimizer.lr.
   static BilevelConfig from(const Config& section, double theta_lr);
 };
+
+/// The data Bi-DFCL needs, checked before the trainer opens its loader: train.source = observational, log rows and
+/// trial rows (ConfigError / DataError naming the data and the fix). The method checks it again itself.
+void check_inputs(data::RowSource& source, const train::TrainConfig& tc);
 
 /// The trainer's step for Bi-DFCL (cmd_train passes it when the config has a `bilevel` section).
 train::StepMethodFactory bilevel_method();

@@ -10,13 +10,14 @@
 namespace dfcl::bilevel {
 
 namespace {
+// `key` is relative to `s`, which is the section `prefix` ("bilevel" or "bilevel.cg").
 template <class E>
-E choice(const Config& s, const std::string& key, const std::string& fallback,
+E choice(const Config& s, const std::string& prefix, const std::string& key, const std::string& fallback,
          std::initializer_list<std::pair<const char*, E>> options, const std::string& help) {
   const std::string v = s.get<std::string>(key, fallback);
   for (const auto& [name, e] : options)
     if (v == name) return e;
-  throw ConfigError(fmt::format("bilevel.{} is '{}' ({}); use {}", key, v, s.origin(key), help));
+  throw ConfigError(fmt::format("{}.{} is '{}' ({}); use {}", prefix, key, v, s.origin(key), help));
 }
 }  // namespace
 
@@ -29,7 +30,7 @@ BilevelConfig BilevelConfig::from(const Config& s, double theta_lr) {
                                   c.teacher_epochs));
   c.labels = lower_mode_from(s.get<std::string>("labels", "counterfactual"));
   c.hypergradient = choice<Hypergradient>(
-      s, "hypergradient", "implicit", {{"implicit", Hypergradient::kImplicit}, {"explicit", Hypergradient::kExplicit}},
+      s, "bilevel", "hypergradient", "implicit", {{"implicit", Hypergradient::kImplicit}, {"explicit", Hypergradient::kExplicit}},
       "implicit (CG on the lower level's Hessian, the paper's Bi-DFCL) or explicit (one unrolled step every batch, "
       "the \"w/o ID\" ablation)");
   c.k = s.get<int>("k", c.k);
@@ -50,15 +51,17 @@ BilevelConfig BilevelConfig::from(const Config& s, double theta_lr) {
   c.cg.damping = cg.get<double>("damping", 0.3);
   if (!(c.cg.damping >= 0) || !std::isfinite(c.cg.damping))
     throw ConfigError(fmt::format("bilevel.cg.damping is {}; use a finite value >= 0", c.cg.damping));
-  c.relative_damping = choice<bool>(cg, "damping_mode", "relative", {{"relative", true}, {"absolute", false}},
+  c.relative_damping = choice<bool>(cg, "bilevel.cg", "damping_mode", "relative", {{"relative", true}, {"absolute", false}},
                                     "relative (δ = damping x the Hessian's mean diagonal) or absolute (δ = damping)");
   c.cg_warm_start = cg.get<bool>("warm_start", c.cg_warm_start);
-  c.hvp = choice<Hvp>(cg, "hvp", "exact", {{"exact", Hvp::kExact}, {"gauss_newton", Hvp::kGaussNewton}},
+  c.hvp = choice<Hvp>(cg, "bilevel.cg", "hvp", "exact", {{"exact", Hvp::kExact}, {"gauss_newton", Hvp::kGaussNewton}},
                       "exact (double backward, the paper) or gauss_newton (PSD, one JVP + one VJP)");
-  c.mixed = choice<MixedTerm>(s, "mixed_term", "closed_form",
+  c.mixed = choice<MixedTerm>(s, "bilevel", "mixed_term", "closed_form",
                               {{"closed_form", MixedTerm::kClosedForm}, {"autograd", MixedTerm::kAutograd}},
                               "closed_form (one JVP of the target, one backward pass of the bridge) or autograd "
                               "(double backward through the lower level)");
+  c.upper_float64 = choice<bool>(s, "bilevel", "upper_dtype", "float64", {{"float64", true}, {"same", false}},
+                                 "float64 (the second-order products and CG in float64) or same (train.dtype)");
   c.rct_batch = s.get<int64_t>("rct_batch", c.rct_batch);
   c.rct_max_rows = s.get<int64_t>("rct_max_rows", c.rct_max_rows);
   if (c.rct_batch < 0 || c.rct_max_rows < 1)

@@ -66,6 +66,9 @@ struct Part {
   model::Batch batch;
   LowerInputs in;
   LowerTargets targets;
+  // the upper step's copies in bilevel.upper_dtype, and the lower level's curvature at θ' built from them
+  at::Tensor x_upper;
+  LowerInputs in_upper;
   std::unique_ptr<LowerCurvature> curvature;
 };
 
@@ -79,15 +82,7 @@ class BilevelMethod : public train::StepMethod {
         device_(env.net.flat().device()),
         deterministic_(env.tc.deterministic) {
     const int M = env.meta.num_arms;
-    if (env.tc.source != data::SourceFilter::kObservational)
-      throw ConfigError(fmt::format("train.source is '{}', but Bi-DFCL's lower level trains on the observational log "
-                                    "(the trial is its upper level): set train.source=observational",
-                                    env.tc.source_name));
-    if (env.meta.observational_rows == 0 && env.meta.num_rows > 0 && !has_log_rows())
-      throw DataError(fmt::format("{}: no observational (log) rows: Bi-DFCL's lower level needs the log. Generate or "
-                                  "import a dataset with both a trial and a log (generate.observational_rows > 0), "
-                                  "or train DFCL on the trial alone (configs/train.yaml with loss ppl)",
-                                  env.src.name()));
+    check_inputs(env.src, env.tc);
     read_trial();
     load_teacher();
     // The bridge: the target's architecture with sigmoid gates on every head (w ∈ (0, 1) per arm and outcome).
@@ -149,6 +144,7 @@ class BilevelMethod : public train::StepMethod {
       throw DataError(fmt::format("{}: the run was trained against teacher {} (parameters {}), but this run's teacher "
                                   "{} has parameters {}; resume with the same bilevel.teacher",
                                   path, st.value("teacher", std::string("?")), hash, teacher_path_, teacher_hash_));
+    torch::NoGradGuard no_grad;
     model::NamedTensors optim;
     for (const auto& e : bridge_->layout().entries()) {
       const at::Tensor* t = find(ck, "bilevel.bridge." + e.name);
@@ -161,7 +157,7 @@ class BilevelMethod : public train::StepMethod {
     for (const auto& kv : ck.tensors)
       if (kv.first.rfind("bilevel.optim.", 0) == 0) optim.emplace_back(kv.first.substr(14), kv.second.to(device_));
     bridge_opt_->load_state(optim);
-    if (const at::Tensor* v = find(ck, "bilevel.cg_v")) v_ = v->to(env_.net.flat().options().requires_grad(false)).clone();
+    if (const at::Tensor* v = find(ck, "bilevel.cg_v")) v_ = v->to(device_).clone();  // kept in upper_dtype
     upper_steps_ = st.value("upper_steps", int64_t(0));
     neg_total_ = st.value("negative_curvature_steps", int64_t(0));
     div_total_ = st.value("diverged_steps", int64_t(0));
@@ -207,17 +203,6 @@ class BilevelMethod : public train::StepMethod {
     return nullptr;
   }
 
-  bool has_log_rows() const {
-    const int64_t N = env_.meta.num_rows, chunk = std::max<int64_t>(1, env_.src.chunk_rows());
-    std::vector<uint8_t> s;
-    for (int64_t a = 0; a < N; a += chunk) {
-      env_.src.read_source(a, std::min(chunk, N - a), s);
-      for (uint8_t v : s)
-        if (v == uint8_t(data::Source::kObservational)) return true;
-    }
-    return false;
-  }
-
   // The trial's training rows, held in memory; p_t = N_t / N over them (the paper's empirical arm shares).
   void read_trial() {
     trial_ = data::read_rct_rows(env_.src, env_.tc.split, data::Split::kTrain, cfg_.rct_max_rows,
@@ -238,9 +223,19 @@ class BilevelMethod : public train::StepMethod {
     std::string path = cfg_.teacher;
     if (path.empty()) path = train_teacher();
     teacher_ = std::make_unique<train::TrainedModel>(train::load_trained_model(path, env_.tc.device));
-    teacher_->check_compatible(env_.meta, env_.src.name());
     const model::UpliftNetConfig& a = teacher_->net->config();
     const model::UpliftNetConfig& b = env_.net.config();
+    if (a.features != env_.meta.num_features || a.arms != env_.meta.num_arms)
+      throw DataError(fmt::format("bilevel.teacher {}: the teacher was trained on {} features and {} arms, the data "
+                                  "{} has {} features and {} arms; give a teacher trained on this dataset's trial, or "
+                                  "drop bilevel.teacher to train one first",
+                                  path, a.features, a.arms, env_.src.name(), env_.meta.num_features,
+                                  env_.meta.num_arms));
+    try {
+      teacher_->check_compatible(env_.meta, env_.src.name());
+    } catch (const DataError& e) {
+      throw DataError(fmt::format("bilevel.teacher {}: {}", path, e.what()));
+    }
     if (a.trunk != b.trunk || a.head != b.head || a.shared_trunk != b.shared_trunk || a.activation != b.activation ||
         a.arm_column != b.arm_column || a.features != b.features || a.arms != b.arms)
       throw DataError(fmt::format("bilevel.teacher {}: its architecture ({}) differs from the target's model section "
@@ -439,10 +434,19 @@ class BilevelMethod : public train::StepMethod {
     check_finite(g, step, "the upper (decision) gradient ∇_θ L_up");
     time_.upper += since(t0);
     // Step 3: v = (H + δI)⁻¹ g by CG on the log batch at θ' (implicit), or v = η g at θ (explicit, one unrolled step).
+    // The second-order products run in bilevel.upper_dtype (float64 by default, whatever the run's dtype: CG on an
+    // ill-conditioned Hessian in float32 turns rounding into visible noise in φ).
     t0 = Clock::now();
-    const at::Tensor at_theta = implicit ? theta : env_.net.flat().detach();
-    for (Part& p : parts_)
-      p.curvature = std::make_unique<LowerCurvature>(env_.net, at_theta, p.batch.x, p.targets, kappa_);
+    const at::ScalarType ud = cfg_.upper_float64 ? at::kDouble : dtype_;
+    const at::Tensor at_theta = (implicit ? theta : env_.net.flat().detach()).to(ud);
+    const at::Tensor phi = bridge_->flat().detach().to(ud);
+    g = g.to(ud);
+    for (Part& p : parts_) {
+      p.x_upper = p.batch.x.to(ud);
+      p.in_upper = LowerInputs{p.in.teacher.to(ud), p.in.snapshot.to(ud), p.in.gates.to(ud)};
+      const LowerTargets t{p.targets.y.to(ud), p.targets.omega.to(ud), p.targets.factual.to(ud), p.targets.weight.to(ud)};
+      p.curvature = std::make_unique<LowerCurvature>(env_.net, at_theta, p.x_upper, t, kappa_);
+    }
     CgStats cs;
     at::Tensor v;
     if (implicit) {
@@ -473,12 +477,14 @@ class BilevelMethod : public train::StepMethod {
     // Step 4: the hypergradient (the mixed term) and the bridge's Adam step.
     t0 = Clock::now();
     const at::Tensor hg = reduce([&](Part& p) {
-      if (cfg_.mixed == MixedTerm::kAutograd)
-        return mixed_term_autograd(env_.net, at_theta, *bridge_, bridge_->flat(), p.batch, cfg_.labels, p.in.teacher,
-                                   p.in.snapshot, v, kappa_);
-      return mixed_term(*bridge_, bridge_->flat(), p.batch.x, cfg_.labels, *p.curvature, p.in, v, kappa_,
-                        &bridge_cache_);
-    });
+      if (cfg_.mixed == MixedTerm::kAutograd) {
+        model::Batch b = p.batch;
+        b.x = p.x_upper;
+        return mixed_term_autograd(env_.net, at_theta, *bridge_, phi, b, cfg_.labels, p.in_upper.teacher,
+                                   p.in_upper.snapshot, v, kappa_);
+      }
+      return mixed_term(*bridge_, phi, p.x_upper, cfg_.labels, *p.curvature, p.in_upper, v, kappa_, &bridge_cache_);
+    }).to(dtype_);
     check_finite(hg, step, fmt::format("the hypergradient's mixed term −(∇²_θφ L)ᵀ v ({})",
                                        cfg_.mixed == MixedTerm::kAutograd ? "double backward" : "closed form"));
     bridge_opt_->step(bridge_->flat(), hg, cfg_.bridge.lr);
@@ -518,6 +524,29 @@ class BilevelMethod : public train::StepMethod {
 };
 
 }  // namespace
+
+void check_inputs(data::RowSource& src, const train::TrainConfig& tc) {
+  if (tc.source != data::SourceFilter::kObservational)
+    throw ConfigError(fmt::format("train.source is '{}', but Bi-DFCL's lower level trains on the observational log "
+                                  "(the trial is its upper level): set train.source=observational",
+                                  tc.source_name));
+  const int64_t N = src.meta().num_rows, chunk = std::max<int64_t>(1, src.chunk_rows());
+  bool log = false;
+  std::vector<uint8_t> s;
+  for (int64_t a = 0; a < N && !log; a += chunk) {
+    src.read_source(a, std::min(chunk, N - a), s);
+    for (uint8_t v : s) log = log || v == uint8_t(data::Source::kObservational);
+  }
+  if (!log)
+    throw DataError(fmt::format("{}: no observational (log) rows: Bi-DFCL's lower level needs the log. Generate or "
+                                "import a dataset with both a trial and a log (generate.observational_rows > 0), or "
+                                "train DFCL on the trial alone (configs/train.yaml with loss ppl)",
+                                src.name()));
+  if (!data::has_rct_rows(src))
+    throw DataError(fmt::format("{}: no trial (RCT) rows: Bi-DFCL's upper level judges decisions on the randomised "
+                                "trial. Add the trial (train.data: [trial.h5, log.h5]) or generate.rct_rows > 0",
+                                src.name()));
+}
 
 train::StepMethodFactory bilevel_method() {
   return [](const train::StepEnv& env) -> std::unique_ptr<train::StepMethod> {

@@ -77,6 +77,7 @@ int run_train(TrainOptions& o) {
   // The communicator first: under mpirun/srun every rank joins (and self-tests) before any data is read.
   auto comm = dist::make_communicator(dist::CommOptions::from(cfg), tc.device);
   std::unique_ptr<data::RowSource> src = tc.generate ? generated_source(cfg, threads) : data::open_sources(tc.data, "train.data");
+  if (cfg.has("bilevel")) bilevel::check_inputs(*src, tc);
   // A `bilevel` section makes the run Bi-DFCL: the trainer takes its step from src/bilevel.
   train::Trainer trainer(cfg, *src, *comm, threads, cfg.has("bilevel") ? bilevel::bilevel_method() : train::StepMethodFactory{});
   cfg.check_all_used();

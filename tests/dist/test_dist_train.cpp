@@ -25,6 +25,8 @@
 #include "dist/consistency.h"   // for check_replicas
 #include "model/uplift_net.h"   // for UpliftNet
 #include "train/trainer.h"      // for Trainer
+#include "bilevel/bilevel.h"    // for bilevel_method
+#include "train/checkpoint.h"  // for read_checkpoint
 
 namespace dfcl::train {
 namespace {
@@ -78,7 +80,7 @@ Config make_config(const std::string& output, const std::vector<std::string>& se
 
 // Trains on `comm` and returns the final parameters (float64 copy) and the number of steps.
 at::Tensor train_on(dist::Communicator& comm, data::RowSource& src, const Config& cfg, int64_t* steps = nullptr) {
-  Trainer t(cfg, src, comm, 1);
+  Trainer t(cfg, src, comm, 1, cfg.has("bilevel") ? bilevel::bilevel_method() : StepMethodFactory{});
   const TrainResult r = t.run();
   if (steps) *steps = r.steps;
   return t.net().flat().detach().to(at::kDouble).clone();
@@ -269,6 +271,113 @@ TEST_F(DistTrain, DebugModeRunsCleanAndADivergedReplicaIsNamed) {
         << e.what();
   }
   dist::check_replicas(world(), at::arange(10, at::kDouble), "identical");  // and then all is well again
+}
+
+// ------------------------------------------------------------------------------------------------- Bi-DFCL
+// A trial (3000 rows) and a selection-biased log (9000 rows) in one population; the lower level data parallel on the
+// log, the trial batch of each upper step split over the ranks. Every process first trains the same TSM-SL teacher
+// alone (the same bits in each), so the comparisons isolate the bi-level step.
+data::MemorySource make_trial_and_log() {
+  data::GeneratorConfig g;
+  g.rct_rows = 3000, g.observational_rows = 9000, g.features = 6, g.arms = 3, g.seed = 11, g.arm_values = {0, 1, 2};
+  g.validate();
+  data::Generator gen(g);
+  data::Table t;
+  gen.fill(0, gen.rows(), t, 1);
+  return data::MemorySource(gen.meta(), std::move(t), 1000);
+}
+
+std::vector<std::string> bilevel_sets(const std::string& teacher, std::vector<std::string> more = {}) {
+  std::vector<std::string> s{"train.source=observational",
+                             "train.epochs=4",
+                             "loss={name: ppl, budgets: [0.5], lambda_source: sample, alpha: 0, tau: 0.5}",
+                             "bilevel.teacher=" + teacher,
+                             "bilevel.k=2",
+                             "bilevel.warm_start_epochs=0",
+                             "bilevel.rct_batch=1024",
+                             "bilevel.cg.iterations=10",
+                             "bilevel.cg.tol=0"};  // a fixed number of products: a stop that flips on rounding is a jump
+  s.insert(s.end(), more.begin(), more.end());
+  return s;
+}
+
+std::string local_teacher(data::RowSource& src, const std::string& dtype) {
+  const std::string dir = own_dir("teacher_" + dtype);
+  if (!fs::exists(dir + "/best.ckpt"))
+    train_local(src, make_config(dir, {"train.source=rct", "train.dtype=" + dtype, "validation.metric=loss"}));
+  return dir + "/best.ckpt";
+}
+
+// The bridge's parameters in a run's last checkpoint (float64, flat).
+at::Tensor bridge_of(const std::string& dir) {
+  const Checkpoint ck = read_checkpoint(dir + "/last.ckpt");
+  std::vector<at::Tensor> parts;
+  for (const auto& kv : ck.tensors)
+    if (kv.first.rfind("bilevel.bridge.", 0) == 0) parts.push_back(kv.second.reshape({-1}).to(at::kDouble));
+  return at::cat(parts);
+}
+
+int64_t upper_steps_of(const std::string& dir) {
+  return read_checkpoint(dir + "/last.ckpt").state["bilevel"]["upper_steps"].get<int64_t>();
+}
+
+TEST_F(DistTrain, BilevelTwoRanksEqualOneRankInFloat32) {
+  data::MemorySource src = make_trial_and_log();
+  const auto sets = bilevel_sets(local_teacher(src, "float32"));
+  const std::string d1 = own_dir("bi_one"), d2 = shared_dir("bi_two");
+  int64_t s1 = 0, s2 = 0;
+  const at::Tensor one = train_local(src, make_config(d1, sets), &s1);
+  const at::Tensor two = train_on(world(), src, make_config(d2, sets), &s2);
+  world().barrier();
+  EXPECT_EQ(s1, s2);
+  ASSERT_GE(upper_steps_of(d1), 20);
+  EXPECT_EQ(upper_steps_of(d1), upper_steps_of(d2));
+  const at::Tensor b1 = bridge_of(d1), b2 = bridge_of(d2);
+  const double dt = rel_diff(two, one), dp = (b2 - b1).norm().item<double>() / b1.norm().item<double>();
+  EXPECT_LE(dt, 1e-6) << "target: max |2 ranks - 1 rank| / max |1 rank|";
+  EXPECT_LE(dp, 1e-6) << "bridge: |2 ranks - 1 rank| / |1 rank|";
+  auto frozen = sets;  // every epoch a warm-start epoch: the bridge keeps its initialisation
+  frozen.push_back("bilevel.warm_start_epochs=4");
+  train_local(src, make_config(d1 + "_frozen", frozen));
+  EXPECT_EQ(upper_steps_of(d1 + "_frozen"), 0);
+  EXPECT_GT((b1 - bridge_of(d1 + "_frozen")).abs().max().item<double>(), 1e-4) << "the upper steps moved the bridge";
+  if (world().rank() == 0)
+    std::printf("bi-dfcl float32: %lld steps, %lld upper steps, target %.3g, bridge %.3g\n", (long long)s1,
+                (long long)upper_steps_of(d1), dt, dp);
+}
+
+TEST_F(DistTrain, BilevelFloat64DeterministicIsBitwiseAndResumesAcrossWorldSizes) {
+  data::MemorySource src = make_trial_and_log();
+  const auto det = bilevel_sets(local_teacher(src, "float64"), {"train.dtype=float64", "dist.deterministic=true"});
+  const std::string full_dir = own_dir("bid_full");
+  int64_t total = 0;
+  const at::Tensor one = train_local(src, make_config(full_dir, det), &total);
+  const std::string two_dir = shared_dir("bid_two");
+  const at::Tensor two = train_on(world(), src, make_config(two_dir, det));
+  world().barrier();
+  EXPECT_TRUE(torch::equal(one, two)) << "target: max diff " << (one - two).abs().max().item<double>();
+  EXPECT_TRUE(torch::equal(bridge_of(full_dir), bridge_of(two_dir))) << "bridge";
+  // stop mid-epoch on 2 ranks, resume on 1 (and the other way round): the uninterrupted run's bits
+  std::vector<std::string> stop = det;
+  stop.push_back("train.max_steps=" + std::to_string(total / 2 + 3));
+  const std::string d2 = shared_dir("bid_res_two");
+  train_on(world(), src, make_config(d2, stop));
+  world().barrier();
+  Config c1 = make_config(own_dir("bid_res_two_to_one"), det);
+  c1.set("train.resume=" + d2 + "/last.ckpt");
+  int64_t steps = 0;
+  const at::Tensor r1 = train_local(src, c1, &steps);
+  EXPECT_EQ(steps, total);
+  EXPECT_TRUE(torch::equal(r1, one)) << "2 -> 1: max diff " << (r1 - one).abs().max().item<double>();
+  EXPECT_TRUE(torch::equal(bridge_of(own_dir("bid_res_two_to_one")), bridge_of(full_dir))) << "2 -> 1 bridge";
+  const std::string d1 = shared_dir("bid_res_one");
+  if (world().rank() == 0) train_local(src, make_config(d1, stop));
+  world().barrier();
+  Config c2 = make_config(shared_dir("bid_res_one_to_two"), det);
+  c2.set("train.resume=" + d1 + "/last.ckpt");
+  const at::Tensor r2 = train_on(world(), src, c2, &steps);
+  EXPECT_EQ(steps, total);
+  EXPECT_TRUE(torch::equal(r2, one)) << "1 -> 2: max diff " << (r2 - one).abs().max().item<double>();
 }
 
 }  // namespace
