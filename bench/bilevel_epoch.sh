@@ -12,18 +12,18 @@ EPOCHS=${2:-2}
 OUT=${OUT:-out/bench_bilevel}
 THREADS=${THREADS:-$(nproc)}
 mkdir -p "$OUT"
-common=(--set train.generate=true --set generate.family=marketing --set generate.rct_rows=30000
+common=(--set train.generate=true --set train.data=[] --set generate.family=marketing --set generate.rct_rows=30000
         --set generate.observational_rows="$LOG" --set generate.arms=5 --set train.batch_size=4096
-        --set runtime.threads="$THREADS" --set train.epochs="$EPOCHS" --set validation.every=1000 -q)
+        --set runtime.threads="$THREADS" --set train.epochs="$EPOCHS" --set validation.every=1000)
 teacher="$OUT/teacher/best.ckpt"
 if [ ! -f "$teacher" ]; then
-  "$DFCL" train -c configs/bidfcl.yaml "${common[@]}" --set train.source=rct --set 'loss={name: tsm_sl}' \
+  "$DFCL" -q train -c configs/train.yaml "${common[@]}" --set train.source=rct \
     --set train.epochs=10 --set validation.every=1 --set validation.metric=loss --set train.output="$OUT/teacher" \
     --json "$OUT/teacher.json" > /dev/null
 fi
 run() {  # name, extra --set arguments...
   local name=$1; shift
-  "$DFCL" train "${common[@]}" --set train.output="$OUT/$name" --json "$OUT/$name.json" "$@" > /dev/null
+  "$DFCL" -q train "${common[@]}" --set train.output="$OUT/$name" --json "$OUT/$name.json" "$@" > /dev/null
 }
 # the peer: TSM-SL on the trial and the log together (configs/train.yaml's model and optimiser, the same batch)
 run tsm_both -c configs/train.yaml --set train.source=all --set model.preset=criteo --set validation.metric=loss \
