@@ -108,7 +108,7 @@ int run_train(TrainOptions& o) {
     log::info("{}", t);
   }
   log::info("train: {} steps, {:.0f} samples/s in training steps ({} path), {:.1f}s; wrote {}, {}, {}{}", r.steps,
-            r.samples_per_s, r.fused ? "fused" : "autograd", r.seconds, r.last_checkpoint, r.metrics_file,
+            r.samples_per_s, cfg.has("bilevel") ? "bi-level" : r.fused ? "fused" : "autograd", r.seconds, r.last_checkpoint, r.metrics_file,
             r.curve_plot, r.best_checkpoint.empty() ? "" : ", " + r.best_checkpoint + ", " + r.model_file);
   if (r.partial)
     log::info("train: stopped at train.max_steps; continue with `dfcl train --resume --from {} --set "
