@@ -81,7 +81,6 @@ class BilevelMethod : public train::StepMethod {
         dtype_(env.net.flat().scalar_type()),
         device_(env.net.flat().device()),
         deterministic_(env.tc.deterministic) {
-    const int M = env.meta.num_arms;
     check_inputs(env.src, env.tc);
     read_trial();
     load_teacher();
@@ -97,7 +96,6 @@ class BilevelMethod : public train::StepMethod {
               cfg_.cg.damping, cfg_.relative_damping ? "relative" : "absolute",
               cfg_.mixed == MixedTerm::kClosedForm ? "closed form" : "double backward", cfg_.warm_start_epochs,
               rct_batch_rows(), trial_.rows, cfg_.bridge.name, cfg_.bridge.lr);
-    (void)M;
   }
 
   std::string name() const override { return "bilevel"; }
