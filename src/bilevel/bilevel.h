@@ -52,6 +52,7 @@ struct BilevelConfig {
   Hvp hvp = Hvp::kExact;
   MixedTerm mixed = MixedTerm::kClosedForm;
   bool upper_float64 = true;    // upper_dtype: float64 (CG, HVPs and the mixed term in float64) | same (the run's)
+  int blas_threads = 1;         // threads of LibTorch's BLAS during the run (0 = leave it); see docs/benchmarks.md
   int64_t rct_batch = 16384;    // trial rows per upper step (drawn with replacement); 0 = all rows held
   int64_t rct_max_rows = 200000;  // trial training rows held in memory
   train::OptimizerConfig bridge;  // bilevel.bridge_optimizer (adam, lr 1e-3)

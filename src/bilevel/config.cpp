@@ -62,6 +62,10 @@ BilevelConfig BilevelConfig::from(const Config& s, double theta_lr) {
                               "(double backward through the lower level)");
   c.upper_float64 = choice<bool>(s, "bilevel", "upper_dtype", "float64", {{"float64", true}, {"same", false}},
                                  "float64 (the second-order products and CG in float64) or same (train.dtype)");
+  c.blas_threads = s.get<int>("blas_threads", c.blas_threads);
+  if (c.blas_threads < 0)
+    throw ConfigError(fmt::format("bilevel.blas_threads is {}; use 0 (leave the BLAS library's setting) or more",
+                                  c.blas_threads));
   c.rct_batch = s.get<int64_t>("rct_batch", c.rct_batch);
   c.rct_max_rows = s.get<int64_t>("rct_max_rows", c.rct_max_rows);
   if (c.rct_batch < 0 || c.rct_max_rows < 1)

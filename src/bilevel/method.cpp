@@ -26,6 +26,7 @@
 #include "core/error.h"            // for DataError, ConfigError
 #include "core/log.h"              // for log::info, log::warn
 #include "core/rng.h"              // for Rng, mix64
+#include "core/threads.h"          // for set_blas_threads
 #include "data/loader.h"           // for Split
 #include "data/source.h"           // for RowSource, read_rct_rows
 #include "dist/communicator.h"     // for Communicator
@@ -70,6 +71,7 @@ struct Part {
   at::Tensor x_upper;
   LowerInputs in_upper;
   std::unique_ptr<LowerCurvature> curvature;
+  model::ForwardCache cache;  // the target's forward at θ (the snapshot), reused by the lower step's backward
 };
 
 class BilevelMethod : public train::StepMethod {
@@ -84,6 +86,12 @@ class BilevelMethod : public train::StepMethod {
     check_inputs(env.src, env.tc);
     read_trial();
     load_teacher();
+    // The upper step's small matmuls go to LibTorch's BLAS between dfcl's OpenMP kernels; two pools spinning on the
+    // same cores cost 2.6x in CG on 2 cores (docs/benchmarks.md), so the BLAS pool gets bilevel.blas_threads.
+    if (cfg_.blas_threads > 0) {
+      const std::string lib = set_blas_threads(cfg_.blas_threads);
+      if (!lib.empty()) log::info("bilevel: {} uses {} thread(s) (bilevel.blas_threads)", lib, cfg_.blas_threads);
+    }
     // The bridge: the target's architecture with sigmoid gates on every head (w ∈ (0, 1) per arm and outcome).
     model::UpliftNetConfig bc = env.net.config();
     bc.revenue_output = bc.cost_output = "sigmoid";
@@ -109,11 +117,16 @@ class BilevelMethod : public train::StepMethod {
     // The lower step on the latest φ: factual labels and pseudo-labels from the snapshot θ, one optimiser step.
     const auto t0 = Clock::now();
     for (Part& p : parts_) {
-      p.in.gates = bridge_gates(*bridge_, bridge_->flat(), p.batch.x);
+      p.in.gates = gates(p.batch.x);
       p.targets = lower_targets(cfg_.labels, p.batch, p.in);
     }
     double value = 0;
-    at::Tensor g = reduce([&](Part& p) { return lower_gradient(env_.net.flat(), p, &value); });
+    at::Tensor g = reduce([&](Part& p) {  // θ has not moved since build_parts: its forward is the snapshot's
+      at::Tensor d_r, d_c, grad;
+      value += lower_value_and_grad(p.in.snapshot, p.targets, kappa_, d_r, d_c);
+      env_.net.backward(env_.net.flat().detach(), p.cache, d_r, d_c, grad);
+      return grad;
+    });
     check_finite(g, step, "the lower-level gradient");
     env_.opt.step(env_.net.flat(), g, lr);
     time_.lower += since(t0);
@@ -297,11 +310,11 @@ class BilevelMethod : public train::StepMethod {
       p.batch = model::to_batch(*src, dtype_, device_);
       model::Batch tb = model::to_batch(*src, teacher_->net->flat().scalar_type(), device_);
       teacher_->scaler.apply_(tb.x);
-      const model::Scores ts = teacher_->net->forward(teacher_->net->flat(), tb.x);
+      const model::Scores ts = teacher_->net->forward_train(teacher_->net->flat().detach(), tb.x, teacher_cache_);
       p.in.teacher = cells(ts.r_hat, ts.c_hat).to(dtype_);
       env_.scaler.apply_(p.batch.x);
-      const model::Scores s = env_.net.forward(env_.net.flat().detach(), p.batch.x);
-      p.in.snapshot = cells(s.r_hat, s.c_hat);
+      const model::Scores s = env_.net.forward_train(env_.net.flat().detach(), p.batch.x, p.cache);
+      p.in.snapshot = cells(s.r_hat, s.c_hat);  // a copy: the cache's buffers are reused
     }
     // κ = 1 / (N M): N the global batch's weight (exact in any order: row weights are 0 or 1)
     double w = 0;
@@ -339,6 +352,12 @@ class BilevelMethod : public train::StepMethod {
       for (size_t k = 0; k * size_t(n) < part.size(); ++k)
         for (size_t j = 0; j < size_t(n); ++j) sum[j] += part[k * size_t(n) + j];
     return at::from_blob(sum.data(), {n}, at::TensorOptions().dtype(at::kDouble)).to(like.options()).clone();
+  }
+
+  // The bridge's gates at the current φ (B x 2M), through its hand-written forward.
+  at::Tensor gates(const at::Tensor& x) {
+    const model::Scores w = bridge_->forward_train(bridge_->flat().detach(), x, bridge_cache_);
+    return cells(w.r_hat, w.c_hat);
   }
 
   // ∇_θ L of one part at `theta` (the fused path: forward_train, the closed-form score gradient, backward).
@@ -386,7 +405,7 @@ class BilevelMethod : public train::StepMethod {
     // Step 1: k assumed SGD steps on a copy of θ, on this batch's labels with the current gates (detached).
     auto t0 = Clock::now();
     for (Part& p : parts_) {
-      p.in.gates = bridge_gates(*bridge_, bridge_->flat(), p.batch.x);
+      p.in.gates = gates(p.batch.x);
       p.targets = lower_targets(cfg_.labels, p.batch, p.in);
     }
     at::Tensor theta = env_.net.flat().detach().clone();
@@ -514,7 +533,7 @@ class BilevelMethod : public train::StepMethod {
   std::unique_ptr<train::Optimizer> bridge_opt_;
   std::vector<Part> parts_;
   double kappa_ = 0;
-  model::ForwardCache cache_, bridge_cache_;
+  model::ForwardCache cache_, bridge_cache_, teacher_cache_;
   at::Tensor v_;  // CG's warm start: the last upper step's solution
   int64_t upper_steps_ = 0, neg_total_ = 0, div_total_ = 0, neg_epoch_ = 0, div_epoch_ = 0, hvps_epoch_ = 0;
   json records_ = json::array();

@@ -17,34 +17,48 @@ at::Tensor grad1(const at::Tensor& out, const at::Tensor& in, const at::Tensor& 
 
 LowerCurvature::LowerCurvature(const model::UpliftNet& net, const at::Tensor& theta, const at::Tensor& x,
                                LowerTargets targets, double kappa)
-    : targets_(std::move(targets)), kappa_(kappa) {
-  torch::AutoGradMode on(true);
-  theta_ = theta.detach().clone().requires_grad_(true);
-  const model::Scores s = net.forward(theta_, x);
-  yhat_ = cells(s.r_hat, s.c_hat);
-  LowerTargets fixed{targets_.y.detach(), targets_.omega.detach(), targets_.factual, targets_.weight};
-  const at::Tensor L = lower_loss(yhat_, fixed, kappa_);
-  grad_ = torch::autograd::grad({L}, {theta_}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    : net_(net),
+      theta_(theta.detach()),
+      x_(x.detach()),
+      cache_(std::make_unique<model::ForwardCache>()),
+      targets_{targets.y.detach(), targets.omega.detach(), targets.factual, targets.weight},
+      kappa_(kappa) {
+  const model::Scores s = net_.forward_train(theta_, x_, *cache_);
+  yhat_ = cells(s.r_hat, s.c_hat).clone();
+}
+
+LowerCurvature::~LowerCurvature() = default;
+
+at::Tensor LowerCurvature::gradient() const {
+  at::Tensor d_r, d_c, g;
+  lower_value_and_grad(yhat_, targets_, kappa_, d_r, d_c);
+  net_.backward(theta_, *cache_, d_r, d_c, g);
+  return g;
 }
 
 at::Tensor LowerCurvature::hvp(const at::Tensor& v) const {
   torch::AutoGradMode on(true);
-  return grad1(grad_, theta_, v.to(grad_.options())).detach();
+  if (!grad_.defined()) {
+    leaf_ = theta_.clone().requires_grad_(true);
+    const model::Scores s = net_.forward(leaf_, x_);
+    const at::Tensor L = lower_loss(cells(s.r_hat, s.c_hat), targets_, kappa_);
+    grad_ = torch::autograd::grad({L}, {leaf_}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+  }
+  return grad1(grad_, leaf_, v.to(grad_.options())).detach();
 }
 
 at::Tensor LowerCurvature::jvp(const at::Tensor& v) const {
-  torch::AutoGradMode on(true);
-  if (!vjp_.defined()) {
-    dummy_ = at::zeros_like(yhat_).detach().requires_grad_(true);
-    vjp_ = grad1(yhat_, theta_, dummy_, /*create=*/true);  // Jᵀ dummy, linear in dummy
-  }
-  return grad1(vjp_, dummy_, v.to(vjp_.options())).detach();
+  const model::Scores t = net_.jvp(theta_, x_, v.to(theta_.options()));
+  return cells(t.r_hat, t.c_hat);
 }
 
 at::Tensor LowerCurvature::gauss_newton(const at::Tensor& v) const {
-  torch::AutoGradMode on(true);
-  const at::Tensor u = jvp(v);
-  return grad1(yhat_, theta_, ((2 * kappa_) * targets_.omega.detach() * u).to(yhat_.options())).detach();
+  torch::NoGradGuard no_grad;
+  const at::Tensor q = (2 * kappa_) * targets_.omega * jvp(v);
+  const int64_t M = q.size(1) / 2;
+  at::Tensor g;
+  net_.backward(theta_, *cache_, q.narrow(1, 0, M).contiguous(), q.narrow(1, M, M).contiguous(), g);
+  return g;
 }
 
 at::Tensor bridge_gates(const model::UpliftNet& bridge, const at::Tensor& phi, const at::Tensor& x) {

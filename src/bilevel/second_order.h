@@ -5,6 +5,8 @@
 #pragma once
 #include <ATen/core/Tensor.h>  // for at::Tensor
 
+#include <memory>  // for std::unique_ptr
+
 #include "bilevel/lower_level.h"  // for LowerTargets, LowerInputs, LowerMode
 #include "model/batch.h"          // for Batch
 
@@ -15,27 +17,32 @@ struct ForwardCache;
 
 namespace dfcl::bilevel {
 
-/// The lower-level loss of one batch as a function of θ at a fixed point θ0 with fixed targets: builds the first-order
-/// graph (∇_θ L with create_graph) once; every product below reuses it.
+/// The lower-level loss of one batch as a function of θ at a fixed point θ0 with fixed targets. The forward pass at θ0
+/// is kept (UpliftNet::forward_train) for every product; the exact HVP's first-order graph (∇_θ L with create_graph)
+/// is built on its first use and reused after.
 class LowerCurvature {
  public:
   LowerCurvature(const model::UpliftNet& net, const at::Tensor& theta, const at::Tensor& x, LowerTargets targets,
                  double kappa);
+  ~LowerCurvature();
   /// ∇_θ L at θ0 (no graph).
-  at::Tensor gradient() const { return grad_.detach(); }
+  at::Tensor gradient() const;
   /// The target's outputs ŷ(θ0) as cells, B x 2M (no graph).
-  at::Tensor yhat() const { return yhat_.detach(); }
+  at::Tensor yhat() const { return yhat_; }
   const LowerTargets& targets() const { return targets_; }
   /// Exact Hessian-vector product ∇_θ ⟨∇_θ L, v⟩ (double backward).
   at::Tensor hvp(const at::Tensor& v) const;
-  /// Gauss–Newton product 2κ Jᵀ (ω ⊙ J v): the Hessian without the residual-curvature term, PSD.
+  /// Gauss–Newton product 2κ Jᵀ (ω ⊙ J v): the Hessian without the residual-curvature term, PSD. One hand-written
+  /// JVP and one hand-written backward (no autograd).
   at::Tensor gauss_newton(const at::Tensor& v) const;
-  /// J v: the change of ŷ along v (B x 2M), by the double-backward trick (no forward-mode AD needed).
+  /// J v: the change of ŷ along v (B x 2M), by UpliftNet::jvp.
   at::Tensor jvp(const at::Tensor& v) const;
 
  private:
-  at::Tensor theta_, yhat_, grad_;
-  mutable at::Tensor dummy_, vjp_;  // jvp's linear-in-dummy graph, built on first use
+  const model::UpliftNet& net_;
+  at::Tensor theta_, x_, yhat_;
+  mutable at::Tensor leaf_, grad_;  // the exact HVP's graph, built on first use
+  std::unique_ptr<model::ForwardCache> cache_;
   LowerTargets targets_;
   double kappa_;
 };

@@ -3,6 +3,8 @@
 
 #include <ATen/Parallel.h>  // for at::set_num_threads
 
+#include <dlfcn.h>  // for dlsym
+
 #include <cstdlib>  // for std::getenv
 #include <thread>   // for std::thread::hardware_concurrency
 
@@ -22,6 +24,16 @@ int configure_torch_threads(int requested) {
   int n = resolve_threads(requested);
   at::set_num_threads(n);
   return n;
+}
+
+std::string set_blas_threads(int n) {
+  using SetThreads = void (*)(int);
+  for (const char* name : {"openblas_set_num_threads", "mkl_set_num_threads", "MKL_Set_Num_Threads"})
+    if (void* f = dlsym(RTLD_DEFAULT, name)) {
+      reinterpret_cast<SetThreads>(f)(n);
+      return name[0] == 'o' ? "OpenBLAS" : "MKL";
+    }
+  return "";
 }
 
 }  // namespace dfcl

@@ -163,6 +163,58 @@ Scores UpliftNet::forward(const at::Tensor& flat, const at::Tensor& x) const {
   return {apply(revenue_out_, z.narrow(1, 0, M)), apply(cost_out_, z.narrow(1, M, M))};
 }
 
+Scores UpliftNet::jvp(const at::Tensor& flat, const at::Tensor& x_in, const at::Tensor& v) const {
+  check_inputs(layout_.size(), cfg_.features, flat, x_in);
+  check_inputs(layout_.size(), cfg_.features, v, x_in);
+  torch::NoGradGuard no_grad;
+  const int64_t B = x_in.size(0), K = cfg_.heads(), M = cfg_.arms;
+  at::Tensor a = x_in.to(flat.scalar_type()), da;  // da undefined: the input has no tangent
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& L = layers_[l];
+    const bool last = l + 1 == layers_.size();
+    at::Tensor W = layout_.view(flat, L.weight), b = layout_.view(flat, L.bias);
+    at::Tensor dW = layout_.view(v, L.weight), db = layout_.view(v, L.bias);
+    if (L.arm_column) {
+      at::Tensor arm = at::arange(K, flat.options()).remainder(M).unsqueeze(1);  // (K, 1): j_k
+      b = b + W.select(2, L.in) * arm, db = db + dW.select(2, L.in) * arm;
+      W = W.narrow(2, 0, L.in), dW = dW.narrow(2, 0, L.in);
+    }
+    at::Tensor y, dy;  // y = a W^T + b, so dy = a dW^T + db + da W^T
+    if (L.stacks == 1) {
+      y = at::addmm(b, a, W.t());
+      dy = at::addmm(db, a, dW.t());
+      if (da.defined()) dy.addmm_(da, W.t());
+    } else if (a.dim() == 2) {
+      const at::Tensor Wr = W.reshape({K * L.out, L.in}), dWr = dW.reshape({K * L.out, L.in});
+      y = at::addmm(b.reshape({K * L.out}), a, Wr.t());
+      dy = at::addmm(db.reshape({K * L.out}), a, dWr.t());
+      if (da.defined()) dy.addmm_(da, Wr.t());
+      if (!last) y = y.view({B, K, L.out}).transpose(0, 1), dy = dy.view({B, K, L.out}).transpose(0, 1);
+    } else {
+      y = at::baddbmm(b.unsqueeze(1), a, W.transpose(1, 2));
+      dy = at::baddbmm(db.unsqueeze(1), a, dW.transpose(1, 2));
+      if (da.defined()) dy.baddbmm_(da, W.transpose(1, 2));
+    }
+    if (L.hidden) {
+      a = apply(act_, y);
+      apply_backward_(act_, dy, backward_needs_input(act_) ? y : a);  // dy * act'(y)
+    } else {
+      a = y;
+    }
+    da = dy;
+  }
+  if (a.dim() == 3) a = a.squeeze(2).t(), da = da.squeeze(2).t();  // (B, K)
+  Scores out;
+  for (int o = 0; o < 2; ++o) {
+    const OutputTransform t = o == 0 ? revenue_out_ : cost_out_;
+    const at::Tensor z = a.narrow(1, o * M, M).contiguous();
+    at::Tensor g = da.narrow(1, o * M, M).contiguous();
+    apply_backward_out(t, g, g, z, apply(t, z));  // dz * o'(z)
+    (o == 0 ? out.r_hat : out.c_hat) = g;
+  }
+  return out;
+}
+
 // The training path keeps each layer's output in one buffer ("base") per layer:
 //   shared layer (stacks 1):                  (B, out)
 //   stacked layer on a 2-D input ("wide"):    (B, K*out), one addmm for all K heads; the next layer reads it as

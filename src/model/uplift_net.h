@@ -76,6 +76,11 @@ class UpliftNet {
   Scores forward(const at::Tensor& flat, const at::Tensor& x) const;
   Scores forward(const at::Tensor& x) const { return forward(flat_, x); }
 
+  /// Forward-mode derivative along a parameter direction: the scores' tangents (B x M each), J v, at `flat` for
+  /// features x. Hand-written (one pass over the layers, no autograd); the Hessian-vector and mixed-term products of
+  /// Bi-DFCL (src/bilevel) use it. Tests compare it with autograd in float64 for every layout.
+  Scores jvp(const at::Tensor& flat, const at::Tensor& x, const at::Tensor& v) const;
+
   /// The training fast path, without autograd (the tiny-cuda-nn way: one hand-written backward over buffers reused
   /// from step to step). forward_train returns the same scores as forward() and fills `cache`; backward then writes
   /// dL/dflat into `grad` (resized to flat's shape and overwritten) from dL/dr_hat and dL/dc_hat (B x M each).
