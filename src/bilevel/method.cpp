@@ -134,8 +134,8 @@ class BilevelMethod : public train::StepMethod {
   }
 
   void save(train::Checkpoint& ck) const override {
-    for (const auto& kv : bridge_->named_parameters()) ck.tensors.emplace_back("bilevel.bridge." + kv.first, kv.second.detach().clone());
-    for (const auto& kv : bridge_opt_->state()) ck.tensors.emplace_back("bilevel.optim." + kv.first, kv.second.clone());
+    train::add_parameters(ck, "bilevel.bridge.", *bridge_);
+    train::add_optimizer_state(ck, "bilevel.optim.", *bridge_opt_);
     if (v_.defined()) ck.tensors.emplace_back("bilevel.cg_v", v_.detach().to(at::kCPU).clone());
     ck.state["bilevel"] = {{"teacher", teacher_path_},
                            {"teacher_hash", teacher_hash_},
@@ -155,19 +155,8 @@ class BilevelMethod : public train::StepMethod {
       throw DataError(fmt::format("{}: the run was trained against teacher {} (parameters {}), but this run's teacher "
                                   "{} has parameters {}; resume with the same bilevel.teacher",
                                   path, st.value("teacher", std::string("?")), hash, teacher_path_, teacher_hash_));
-    torch::NoGradGuard no_grad;
-    model::NamedTensors optim;
-    for (const auto& e : bridge_->layout().entries()) {
-      const at::Tensor* t = find(ck, "bilevel.bridge." + e.name);
-      if (!t || t->sizes() != at::IntArrayRef(e.shape))
-        throw DataError(fmt::format("{}: bridge parameter '{}' is {}; the checkpoint was written for another model "
-                                    "architecture",
-                                    path, e.name, t ? "of another shape" : "missing"));
-      bridge_->parameter(bridge_->flat(), e.name).copy_(*t);
-    }
-    for (const auto& kv : ck.tensors)
-      if (kv.first.rfind("bilevel.optim.", 0) == 0) optim.emplace_back(kv.first.substr(14), kv.second.to(device_));
-    bridge_opt_->load_state(optim);
+    train::restore_parameters(ck, "bilevel.bridge.", *bridge_, path, "bridge parameter");
+    train::restore_optimizer_state(ck, "bilevel.optim.", *bridge_opt_, device_);
     if (const at::Tensor* v = find(ck, "bilevel.cg_v")) v_ = v->to(device_).clone();  // kept in upper_dtype
     upper_steps_ = st.value("upper_steps", int64_t(0));
     neg_total_ = st.value("negative_curvature_steps", int64_t(0));

@@ -17,9 +17,17 @@
 #include <cstdint>  // for int64_t
 #include <string>   // for std::string
 
+#include <c10/core/Device.h>  // for at::Device
+
 #include "model/param_file.h"  // for NamedTensors
 
+namespace dfcl::model {
+class UpliftNet;
+}
+
 namespace dfcl::train {
+
+class Optimizer;
 
 inline constexpr int kCheckpointVersion = 1;
 
@@ -44,5 +52,16 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 /// by a newer dfcl (format N); this build reads format 1"), the checksum fails ("checksum mismatch ...: the file is
 /// truncated or corrupt; resume from another checkpoint"), or the header or a tensor entry is malformed.
 Checkpoint read_checkpoint(const std::string& path);
+
+// What a trainer puts into its checkpoints and takes back (checkpoint_state.cpp): a net's parameters as
+// "<prefix><name>" (copies), an optimiser's state as "<prefix><buffer>".
+void add_parameters(Checkpoint& ck, const std::string& prefix, const model::UpliftNet& net);
+void add_optimizer_state(Checkpoint& ck, const std::string& prefix, const Optimizer& opt);
+/// Copies "<prefix><name>" into each of the net's parameters (its flat()); DataError naming `path`, `what` ("parameter",
+/// "bridge parameter") and the name when one is missing or of another shape.
+void restore_parameters(const Checkpoint& ck, const std::string& prefix, model::UpliftNet& net, const std::string& path,
+                        const std::string& what);
+/// Restores an optimiser from the tensors "<prefix><buffer>" (moved to `device`; Optimizer::load_state checks them).
+void restore_optimizer_state(const Checkpoint& ck, const std::string& prefix, Optimizer& opt, const at::Device& device);
 
 }  // namespace dfcl::train

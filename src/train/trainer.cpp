@@ -549,8 +549,8 @@ struct Trainer::Impl {
                 {"step_costs", val->step_costs()},
                 {"optimizer", opt->name()}};
     // Copies: the writer thread serialises them while training goes on.
-    for (const auto& kv : net->named_parameters()) ck.tensors.emplace_back("model." + kv.first, kv.second.detach().clone());
-    for (const auto& kv : opt->state()) ck.tensors.emplace_back("optim." + kv.first, kv.second.clone());
+    add_parameters(ck, "model.", *net);
+    add_optimizer_state(ck, "optim.", *opt);
     for (const auto& kv : scaler.to_tensors()) ck.tensors.push_back(kv);
     if (method) method->save(ck);
     return ck;
@@ -621,22 +621,8 @@ struct Trainer::Impl {
     if (ck.schema_version != data::kSchemaVersion)
       throw DataError(fmt::format("{}: written for dataset schema v{}, this build reads v{}", path, ck.schema_version,
                                   data::kSchemaVersion));
-    torch::NoGradGuard no_grad;
-    model::NamedTensors optim;
-    for (const auto& e : net->layout().entries()) {
-      const std::string key = "model." + e.name;
-      const at::Tensor* t = nullptr;
-      for (const auto& kv : ck.tensors)
-        if (kv.first == key) t = &kv.second;
-      if (!t || t->sizes() != at::IntArrayRef(e.shape))
-        throw DataError(fmt::format("{}: parameter '{}' is {}; the checkpoint was written for another model "
-                                    "architecture (compare its model section with this run's)",
-                                    path, e.name, t ? "of another shape" : "missing"));
-      net->parameter(net->flat(), e.name).copy_(*t);
-    }
-    for (const auto& kv : ck.tensors)
-      if (kv.first.rfind("optim.", 0) == 0) optim.emplace_back(kv.first.substr(6), kv.second.to(device));
-    opt->load_state(optim);
+    restore_parameters(ck, "model.", *net, path, "parameter");
+    restore_optimizer_state(ck, "optim.", *opt, device);
     scaler = model::InputScaler::from_tensors(ck.tensors, meta.num_features, path);
     epoch = ck.epoch, cursor = ck.batch, step = ck.step;
     epoch_loss = st.value("epoch_loss", 0.0);
