@@ -68,8 +68,11 @@ class Marketing final : public Family {
       double c = v - centre_[k];
       s_base += w_base_[k] * c, s_gain += w_gain_[k] * c, s_shape += w_shape_[k] * c, s_redeem += w_redeem_[k] * c;
     }
+    // Hidden confounding (logging_confounding > 0 only, so the default rows keep their draws): a shock the features do
+    // not carry scales the baseline and steers the logging policy.
+    const double zeta = cfg_.logging_confounding > 0 ? r.normal() : 0.0;
     // Potential outcomes (expected values): revenue m + A g h(j), cost v_j q_j.
-    const double m = std::exp(0.5 * s_base);
+    const double m = std::exp(0.5 * s_base + (cfg_.logging_confounding > 0 ? 0.5 * zeta - 0.125 : 0.0));
     const double g = softplus(1.5 * s_gain + 0.5 * std::sin(2 * s_shape)) - cfg_.negative_shift;
     const auto& h = r.uniform() < cfg_.non_diminishing_fraction ? h_convex_ : h_concave_;
     double qv[kMaxArms], rv[kMaxArms];
@@ -83,7 +86,7 @@ class Marketing final : public Family {
     // gives the pricier arms to users with a high gain and base index (selection bias).
     const bool rct = i - cfg_.first_row < cfg_.rct_rows;
     double prop = 0;
-    const int t = draw_assignment(cfg_, rct, s_gain + s_base, r.uniform(), prop);
+    const int t = draw_assignment(cfg_, rct, s_gain + s_base + cfg_.logging_confounding * zeta, r.uniform(), prop);
     // Observed outcomes: zero-inflated, log-normal spend with mean rv[t]; cost paid if the coupon is redeemed.
     const double sig = cfg_.revenue_noise;
     double buy = r.uniform(), eps = r.normal(), redeem = r.uniform();

@@ -36,7 +36,7 @@ GeneratorConfig GeneratorConfig::defaults(const std::string& family) {
 
 GeneratorConfig GeneratorConfig::from(const Config& s) {
   GeneratorConfig c = defaults(s.get<std::string>("family", "marketing"));
-  for (const char* key : {"diminishing_rate", "non_diminishing_fraction"})
+  for (const char* key : {"diminishing_rate", "non_diminishing_fraction", "logging_confounding"})
     if (c.family != "marketing" && s.has(key))
       throw ConfigError(fmt::format("generate.{} shapes the marketing family's response; family {} does not use it "
                                     "(docs/data.md lists each family's keys)",
@@ -56,6 +56,11 @@ GeneratorConfig GeneratorConfig::from(const Config& s) {
   c.revenue_noise = s.get<double>("revenue_noise", c.revenue_noise);
   c.redemption_base = s.get<double>("redemption_base", c.redemption_base);
   c.logging_strength = s.get<double>("logging_strength", c.logging_strength);
+  c.logging_confounding = s.get<double>("logging_confounding", c.logging_confounding);
+  if (!(c.logging_confounding >= 0) || !std::isfinite(c.logging_confounding))
+    throw ConfigError(fmt::format("generate.logging_confounding: is {}; use a finite value >= 0 (0 = no hidden "
+                                  "confounding)",
+                                  c.logging_confounding));
   c.seed = static_cast<uint64_t>(s.get<int64_t>("seed", static_cast<int64_t>(c.seed)));
   c.first_row = s.get<int64_t>("first_row", c.first_row);
   c.validate();

@@ -35,6 +35,10 @@ struct GeneratorConfig {
   double revenue_noise = 1.0;          // sigma of the log-normal spend multiplier (heavy tail)
   double redemption_base = -0.5;       // beta_0 of the coupon redemption probability
   double logging_strength = 1.5;       // gamma: selection bias of the observational policy
+  // zeta: hidden confounding of the log (marketing family): an unobserved per-user shock z ~ N(0, 1) scales the baseline
+  // revenue by exp(0.5 z - 0.125) and enters the logging policy's index as zeta z, so the log's arm-wise means given x
+  // are biased (not only its covariate mix). 0 (the default) draws nothing extra: the rows stay as they were.
+  double logging_confounding = 0;
   uint64_t seed = 42;
   // The population index of the file's first row: rows first_row, first_row + 1, ... are the same population's users
   // after the first first_row (the seed fixes the population; a row is a function of (seed, index)). Fresh users for

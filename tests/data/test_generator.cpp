@@ -110,6 +110,29 @@ TEST(Generator, ObservationalTreatmentDependsOnFeaturesRctDoesNot) {
   for (int64_t i = 100000; i < 200000; ++i) ASSERT_EQ(t.source[i], 1);
 }
 
+// logging_confounding: the log's top-arm users have a higher true baseline (arm 0's true revenue) than its control
+// users (more than without the shock); the trial's arms do not differ.
+TEST(Generator, HiddenConfoundingSteersTheLogByAnUnseenBaseline) {
+  auto gap = [](double zeta, bool log) {
+    data::GeneratorConfig c = test::small_config(60000, 60000, 8, 3);
+    c.logging_confounding = zeta;
+    Generator g(c);
+    Table t;
+    g.fill(0, g.rows(), t, 2);
+    const int M = t.num_arms;
+    double top = 0, ctl = 0, nt = 0, nc = 0;
+    for (int64_t i = log ? 60000 : 0, e = log ? 120000 : 60000; i < e; ++i) {
+      const double r0 = t.true_revenue[size_t(i * M)];
+      if (t.treatment[size_t(i)] == M - 1) top += r0, nt += 1;
+      if (t.treatment[size_t(i)] == 0) ctl += r0, nc += 1;
+    }
+    return top / nt - ctl / nc;
+  };
+  const double plain = gap(0, true), confounded = gap(2, true);
+  EXPECT_GT(confounded, plain + 0.2) << "the shock moves the log's assignment";
+  EXPECT_LT(std::abs(gap(2, false)), 0.05) << "the trial stays randomised";
+}
+
 TEST(Generator, InversePropensityWeightsAverageToOne) {
   // E[1{t=j} / pi_j(x)] = 1 for every arm when `propensity` is the true logging probability.
   Generator g(test::small_config(0, 300000, 6, 3));
