@@ -127,7 +127,7 @@ class BilevelMethod : public train::StepMethod {
       env_.net.backward(env_.net.flat().detach(), p.cache, d_r, d_c, grad);
       return grad;
     });
-    check_finite(g, step, "the lower-level gradient");
+    check_finite(g, step, "the lower-level gradient", /*upper=*/false);
     env_.opt.step(env_.net.flat(), g, lr);
     time_.lower += since(t0);
     return value;
@@ -359,12 +359,16 @@ class BilevelMethod : public train::StepMethod {
     return g;
   }
 
-  void check_finite(const at::Tensor& t, int64_t step, const std::string& term) const {
+  // `upper`: the term belongs to the upper step in progress (named by its number), else to the lower step.
+  void check_finite(const at::Tensor& t, int64_t step, const std::string& term, bool upper = true) const {
     if (!at::isfinite(t).all().item<bool>())
-      throw DataError(fmt::format("bilevel: {} is not finite at upper step {} (optimiser step {}); lower "
+      throw DataError(fmt::format("bilevel: {} is not finite at {} (optimiser step {}); lower "
                                   "bilevel.bridge_optimizer.lr or bilevel.inner_lr, raise bilevel.cg.damping, or "
                                   "check the data for extreme values (dfcl info)",
-                                  term, upper_steps_ + 1, step + 1));
+                                  term,
+                                  upper ? fmt::format("upper step {}", upper_steps_ + 1)
+                                        : fmt::format("the lower step after {} upper steps", upper_steps_),
+                                  step + 1));
   }
 
   // The trial batch of upper step `u`: rct_batch rows drawn with replacement (counter-based: the same on every rank
