@@ -156,8 +156,11 @@ Registrar reg{{"train", "train an uplift model with a registered loss (TSM-SL, .
                      "startup_timeout_s, debug, deterministic, bucket_mb, first_bucket_mb, find_unused), validation (budgets, metric, max_rows, every, patience,\n"
                      "min_delta, quantiles), model (preset, trunk, head, activation, ...), loss (name: {}), optimizer\n"
                      "(name: sgd|adam|adamw, lr, weight_decay, ...), schedule (kind, warmup_steps, ...), generate\n"
-                     "(with train.generate=true), runtime (threads). docs/training.md lists every key.\n"
-                     "Example: dfcl train -c configs/train.yaml --set train.epochs=5",
+                     "(with train.generate=true), runtime (threads); bilevel (teacher, labels, hypergradient, k, inner_lr,\n"
+                     "warm_start_epochs, rct_batch, cg.{{iterations, tol, damping, hvp}}, ...): Bi-DFCL, the loss section\n"
+                     "being its upper loss. docs/training.md lists every key.\n"
+                     "Example: dfcl train -c configs/train.yaml --set train.epochs=5\n"
+                     "Bi-DFCL: dfcl train -c configs/bidfcl.yaml",
                      fmt::join(loss::loss_names(), "|")));
                  return [o] { return run_train(*o); };
                }}};
