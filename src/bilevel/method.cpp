@@ -2,8 +2,9 @@
 // epochs) an upper step tunes the bridge φ through the implicit hypergradient; on every batch the target θ takes one
 // lower-level step on factual labels and bridge-gated pseudo-labels.
 //
-// Across ranks (docs/distributed.md): the log batch is data parallel (each rank its logical shards' rows); every sum
-// over the log — the lower gradient, each Hessian-vector product of CG (one all-reduce of |θ| values per iteration),
+// Across ranks (docs/distributed.md): the log batch is data parallel (each rank its logical shards' rows); the lower
+// step's gradient goes through the trainer's bucketed Reducer while backward runs; every other sum over the log — each
+// assumed step's gradient, each Hessian-vector product of CG (one all-reduce of |θ| values per iteration),
 // the mixed term — is reduced through the Communicator, so θ, θ', v and φ stay replicated, and the bridge's Adam runs
 // identically on every rank. The trial batch of an upper step is split over the ranks; λ* reduces its IPW sums
 // (LossContext::reduce_sum) and the upper gradient is all-reduced. Under dist.deterministic every log sum is formed
@@ -30,6 +31,7 @@
 #include "data/loader.h"           // for Split
 #include "data/source.h"           // for RowSource, read_rct_rows
 #include "dist/communicator.h"     // for Communicator
+#include "dist/reducer.h"          // for Reducer
 #include "loss/decision.h"         // for primal_lambda, row_weights
 #include "loss/loss.h"             // for Loss, LossContext
 #include "model/input_scaler.h"    // for InputScaler
@@ -121,12 +123,26 @@ class BilevelMethod : public train::StepMethod {
       p.targets = lower_targets(cfg_.labels, p.batch, p.in);
     }
     double value = 0;
-    at::Tensor g = reduce([&](Part& p) {  // θ has not moved since build_parts: its forward is the snapshot's
-      at::Tensor d_r, d_c, grad;
-      value += lower_value_and_grad(p.in.snapshot, p.targets, kappa_, d_r, d_c);
-      env_.net.backward(env_.net.flat().detach(), p.cache, d_r, d_c, grad);
-      return grad;
-    });
+    at::Tensor g;
+    if (!deterministic_) {
+      // plain data parallel: one part, its backward feeding the trainer's bucketed all-reduce as it goes
+      Part& p = parts_.front();
+      at::Tensor d_r, d_c;
+      value = lower_value_and_grad(p.in.snapshot, p.targets, kappa_, d_r, d_c);
+      if (!lower_grad_.defined()) lower_grad_ = at::zeros_like(env_.net.flat()).detach();
+      env_.reducer.prepare(lower_grad_);
+      env_.net.backward(env_.net.flat().detach(), p.cache, d_r, d_c, lower_grad_,
+                        [this](size_t e) { env_.reducer.mark_ready(int(e)); });
+      env_.reducer.finish();
+      g = lower_grad_;
+    } else {
+      g = reduce([&](Part& p) {  // θ has not moved since build_parts: its forward is the snapshot's
+        at::Tensor d_r, d_c, grad;
+        value += lower_value_and_grad(p.in.snapshot, p.targets, kappa_, d_r, d_c);
+        env_.net.backward(env_.net.flat().detach(), p.cache, d_r, d_c, grad);
+        return grad;
+      });
+    }
     check_finite(g, step, "the lower-level gradient", /*upper=*/false);
     env_.opt.step(env_.net.flat(), g, lr);
     time_.lower += since(t0);
@@ -528,6 +544,7 @@ class BilevelMethod : public train::StepMethod {
   double kappa_ = 0;
   model::ForwardCache cache_, bridge_cache_, teacher_cache_;
   at::Tensor v_;  // CG's warm start: the last upper step's solution
+  at::Tensor lower_grad_;  // the lower step's gradient buffer (the reducer reduces it in place)
   int64_t upper_steps_ = 0, neg_total_ = 0, div_total_ = 0, neg_epoch_ = 0, div_epoch_ = 0, hvps_epoch_ = 0;
   json records_ = json::array();
   Times time_;

@@ -21,7 +21,8 @@ struct Table;
 }  // namespace dfcl::data
 namespace dfcl::dist {
 class Communicator;
-}
+class Reducer;
+}  // namespace dfcl::dist
 namespace dfcl::model {
 class UpliftNet;
 class InputScaler;
@@ -45,6 +46,7 @@ struct StepEnv {
   data::RowSource& src;
   const data::Meta& meta;
   dist::Communicator& comm;
+  dist::Reducer& reducer;         // the net's bucketed gradient all-reduce (dist/reducer.h)
   model::UpliftNet& net;          // the deployed model; its flat() is what the method updates
   Optimizer& opt;                 // the net's optimiser (optimizer section)
   const model::InputScaler& scaler;

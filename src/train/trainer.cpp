@@ -208,8 +208,9 @@ struct Trainer::Impl {
         throw ConfigError(fmt::format("train.accumulate = {}: gradient accumulation is not available with the {} "
                                       "step; use train.accumulate=1 and a larger train.batch_size",
                                       tc.accumulate, cfg.has("bilevel") ? "bi-level" : "method's"));
-      StepEnv env{cfg,  tc,          src, meta, comm, *net, *opt, scaler, *loss, [this] { return base_context(); },
-                  loader->block_rows(), threads};
+      StepEnv env{cfg,    tc,    src,   meta,  comm,
+                  *reducer, *net, *opt, scaler, *loss,
+                  [this] { return base_context(); }, loader->block_rows(), threads};
       method = make_method(env);
       if (!tc.resume.empty()) method->restore(resumed, tc.resume);
     }
