@@ -1,6 +1,7 @@
 // \brief Grid-stride kernels around the solver's __host__ __device__ row functions (see solver_kernels.h).
 #include <cuda_runtime.h>  // for cudaMalloc, cudaMemcpy
 
+#include "cuda/reduce.cuh"  // for DFCL_CUDA_TRY
 #include "cuda/solver_kernels.h"
 #include "solver/hull.h"  // for row_hull, row_policy (the same code the CPU path runs)
 
@@ -25,16 +26,6 @@ struct Buffers {
       if (q) cudaFree(q);
   }
 };
-bool fail(cudaError_t e, std::string* why) {
-  if (why) *why = cudaGetErrorString(e);
-  cudaGetLastError();
-  return false;
-}
-#define DFCL_CUDA_TRY(expr)                       \
-  do {                                            \
-    cudaError_t e_ = (expr);                      \
-    if (e_ != cudaSuccess) return fail(e_, why);  \
-  } while (0)
 
 int grid_for(int64_t n) {
   int64_t blocks = (n + 255) / 256;

@@ -20,10 +20,13 @@ echo "test.sh: minimal build tested after $(( $(date +%s) - start ))s"
 nvcc=${CUDA_HOME:-/usr/local/cuda}/bin/nvcc
 if [ -x "$nvcc" ] || command -v nvcc >/dev/null 2>&1; then
   echo "test.sh: nvcc found: CUDA compile-and-link check (build-cuda)"
-  # Only what the check runs: the binary (with the nccl communicator when MPI is found) and the kernel tests.
+  # Only what the check runs: the binary (with the nccl communicator when MPI is found, and the fused loss kernels in
+  # its losses), the kernel tests and the kernel benchmark (launch/gpu_check.sh runs both on a GPU).
   PATH="$(dirname "$nvcc"):$PATH" cmake -S "$root" -B "$root/build-cuda" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DDFCL_CUDA=ON -DDFCL_BENCH=OFF ${Torch_DIR:+-DTorch_DIR="$Torch_DIR"} >/dev/null
-  PATH="$(dirname "$nvcc"):$PATH" cmake --build "$root/build-cuda" -j "${DFCL_JOBS:-2}" --target dfcl dfcl_test_cuda
+    -DDFCL_CUDA=ON -DDFCL_BENCH=ON ${Torch_DIR:+-DTorch_DIR="$Torch_DIR"} >/dev/null
+  PATH="$(dirname "$nvcc"):$PATH" cmake --build "$root/build-cuda" -j "${DFCL_JOBS:-2}" \
+    --target dfcl dfcl_test_cuda dfcl_bench_cuda_kernels
+  "$root/build-cuda/bench/dfcl_bench_cuda_kernels" --rows 1000   # says why it skips without a GPU
   "$root/build-cuda/src/cli/dfcl" info
   "$root/build-cuda/tests/dfcl_test_cuda" --gtest_brief=1   # kernels vs CPU path; skips without a GPU
   echo "test.sh: CUDA build done after $(( $(date +%s) - start ))s"

@@ -10,6 +10,7 @@
 
 #include "core/config.h"  // for Config
 #include "core/error.h"   // for ConfigError, DataError
+#include "solver/ksection.h"  // for ksection_row, ksection_search
 
 namespace dfcl::loss {
 
@@ -129,7 +130,7 @@ void PredictionTerm::accumulate(const model::Batch& b, const model::Scores& s, c
 
 LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& b,
                            const at::Tensor& ipw, const LossContext& ctx, double budget, int max_iter,
-                           double eps_rel) {
+                           double eps_rel, int k_candidates) {
   torch::NoGradGuard no_grad;
   if (!(budget > 0)) throw ConfigError(fmt::format("loss.budget is {}; a per-capita training budget must be > 0", budget));
   const at::Tensor r = r_hat.detach().to(at::kCPU, at::kDouble).contiguous();
@@ -150,41 +151,23 @@ LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, con
       if (C[i * M + j] > 0) hi_v[0] = std::max(hi_v[0], R[i * M + j] / C[i * M + j]);
   if (ctx.reduce_max) ctx.reduce_max(hi_v);
   const double N = batch_total(b, ctx);
-  // IPW per-capita revenue and cost of the dual policy at lambda (ties to the cheaper arm, then the lower index).
-  auto value = [&](double lam) {
-    std::vector<double> sums{0.0, 0.0};
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t best = 0;
-      double bv = R[i * M] - lam * C[i * M];
-      for (int64_t j = 1; j < M; ++j) {
-        const double v = R[i * M + j] - lam * C[i * M + j];
-        if (v > bv || (v == bv && C[i * M + j] < C[i * M + best])) bv = v, best = j;
-      }
-      if (best == T[i]) sums[0] += U[i] * YR[i], sums[1] += U[i] * YC[i];
-    }
+  // One pass: the IPW per-capita revenue and cost of the dual policy at each candidate λ (solver/ksection.h's row
+  // function, the one the CUDA kernel runs), one reduction of the 2K sums across ranks.
+  auto eval = [&](const std::vector<double>& lam, std::vector<double>& rev, std::vector<double>& cost) {
+    const int K = int(lam.size());
+    std::vector<double> sums(2 * K, 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      solver::ksection_row(R + i * M, C + i * M, int(M), int(T[i]), U[i], YR[i], YC[i], lam.data(), K, sums.data(),
+                           sums.data() + K);
     if (ctx.reduce_sum) ctx.reduce_sum(sums);
-    return std::make_pair(N > 0 ? sums[0] / N : 0.0, N > 0 ? sums[1] / N : 0.0);
+    for (int k = 0; k < K; ++k) rev[k] = N > 0 ? sums[k] / N : 0.0, cost[k] = N > 0 ? sums[K + k] / N : 0.0;
   };
+  const int k = k_candidates < 1 ? 1 : k_candidates;
+  const solver::KSectionResult res =
+      solver::ksection_search(eval, hi_v[0], budget, k, solver::ksection_passes(k, max_iter), eps_rel);
   LambdaSearch out;
-  double lo = 0, hi = hi_v[0];
-  auto at0 = value(0.0);
-  if (at0.second <= budget) {  // even the λ = 0 policy fits: the budget does not bind
-    out.lambda = 0, out.revenue = at0.first, out.cost = at0.second, out.matched = false;
-    return out;
-  }
-  for (out.iterations = 0; out.iterations < max_iter; ++out.iterations) {
-    const double lam = 0.5 * (lo + hi);
-    if (!(lam > lo && lam < hi)) break;
-    const auto v = value(lam);
-    out.lambda = lam, out.revenue = v.first, out.cost = v.second;
-    if (std::abs(budget - v.second) < eps_rel * budget) {
-      out.matched = true;
-      ++out.iterations;
-      break;
-    }
-    if (budget - v.second > 0) hi = lam;
-    else lo = lam;
-  }
+  out.lambda = res.lambda, out.cost = res.cost, out.revenue = res.revenue, out.matched = res.matched;
+  out.iterations = res.passes - 1;
   return out;
 }
 

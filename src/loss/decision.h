@@ -78,6 +78,9 @@ class PredictionTerm {
 /// [0, max r_hat/c_hat] for the dual policy π(λ) = argmax_j r_hat_ij − λ c_hat_ij, with the IPW per-capita cost
 /// cbar(λ) = Σ_i u_i y^c_i 1[t_i = π_i(λ)] / Σ_i w_i (u_i = w_i / p_{t_i}) matched to b. The sums are reduced with
 /// LossContext::reduce_sum at every iteration, so every rank finds the same λ* for the global batch.
+/// k_candidates > 1 makes it a K-section (solver/ksection.h: K candidates per pass, one reduction of 2K sums per pass,
+/// as many passes as max_iter halvings need); 1 is plain bisection (the CPU default). `iterations` counts the passes
+/// after the λ = 0 probe.
 struct LambdaSearch {
   double lambda = 0, cost = 0, revenue = 0;
   int iterations = 0;
@@ -85,7 +88,7 @@ struct LambdaSearch {
 };
 LambdaSearch primal_lambda(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& batch,
                            const at::Tensor& ipw, const LossContext& ctx, double budget, int max_iter = 50,
-                           double eps_rel = 1e-4);
+                           double eps_rel = 1e-4, int k_candidates = 1);
 
 /// The `budgets` key of a primal loss (`loss_name` in messages): required, non-empty, each finite and > 0.
 std::vector<double> read_primal_budgets(const Config& section, const std::string& loss_name);

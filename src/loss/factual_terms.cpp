@@ -9,6 +9,7 @@
 
 #include "core/config.h"  // for Config
 #include "core/error.h"   // for ConfigError, DataError
+#include "loss/cuda_path.h"  // for cuda_factual
 
 namespace dfcl::loss {
 
@@ -23,7 +24,7 @@ OutcomeLoss read_outcome_loss(const Config& s, const std::string& key) {
                   key, v, s.origin(key)));
 }
 
-constexpr double kTiny = 1e-30;  // BCE's clamp on p and 1 - p
+constexpr double kTiny = rows::kBceTiny;  // BCE's clamp on p and 1 - p
 
 void check_bce_labels(const at::Tensor& y, const char* outcome) {
   if (y.numel() == 0) return;
@@ -62,57 +63,39 @@ at::Tensor outcome_value_and_grad(const at::Tensor& pred, const at::Tensor& t1, 
   return value;
 }
 
-// The same on the CPU in one pass over the rows (no temporaries): l and dl/dp of one outcome at p, in T as the
-// ATen path computes them; `bad` is set for a bce label outside [0, 1].
-template <class T>
-inline void outcome_row(OutcomeLoss kind, T y, T p, T& l, T& dl, bool& bad) {
-  if (kind == OutcomeLoss::kMse) {
-    const T diff = p - y;
-    l = diff * diff, dl = 2 * diff;
-    return;
-  }
-  if (!(y >= 0 && y <= 1) && !std::isnan(y)) bad = true;  // as check_bce_labels: NaN passes, like aminmax
-  const T q = 1 - p, tiny = T(kTiny);
-  const T pc = p < tiny ? tiny : p, qc = q < tiny ? tiny : q;
-  l = -(y * std::log(pc) + (1 - y) * std::log(qc));
-  dl = (q >= tiny ? (1 - y) / qc : T(0)) - (p >= tiny ? y / pc : T(0));
+// The row functions' bad-label bits (rows::factual_row) as the error the ATen path throws.
+void throw_bad_labels(int bad) {
+  if (bad)
+    throw DataError(fmt::format("loss: {} labels must lie in [0, 1] for bce; use mse for real-valued outcomes",
+                                (bad & 1) ? "revenue" : "cost"));
 }
 
+// The same on the CPU in one pass over the rows (no temporaries), through loss/rows.h's factual_row (the CUDA
+// kernel's row function).
 template <class T>
 double value_and_grad_cpu(const FactualTerms& f, const model::Batch& b, const model::Scores& s,
                           const at::Tensor& scale_t, at::Tensor& d_r, at::Tensor& d_c) {
   const int64_t B = b.rows(), M = s.r_hat.size(1);
   const at::Tensor t_c = b.t.contiguous(), w_c = b.weight.contiguous(), yr_c = b.y_r.contiguous(),
                    yc_c = b.y_c.contiguous(), sc_c = scale_t.contiguous();
+  const at::Tensor r_c = s.r_hat.stride(1) == 1 ? s.r_hat : s.r_hat.contiguous();
+  const at::Tensor c_c = s.c_hat.stride(1) == 1 ? s.c_hat : s.c_hat.contiguous();
   const int64_t* t = t_c.data_ptr<int64_t>();
   const T *w = w_c.data_ptr<T>(), *yr = yr_c.data_ptr<T>(), *yc = yc_c.data_ptr<T>(), *scale = sc_c.data_ptr<T>();
-  const T *r = s.r_hat.data_ptr<T>(), *c = s.c_hat.data_ptr<T>();
-  const int64_t r0 = s.r_hat.stride(0), r1 = s.r_hat.stride(1), c0 = s.c_hat.stride(0), c1 = s.c_hat.stride(1);
+  const T *r = r_c.data_ptr<T>(), *c = c_c.data_ptr<T>();
+  const int64_t rs = r_c.stride(0), cs = c_c.stride(0);
   T *dr = d_r.data_ptr<T>(), *dc = d_c.data_ptr<T>();
-  const T ar = T(f.revenue_weight), ac = T(f.cost_weight);
+  const rows::FactualRow row = f.row();
   double value = 0;
-  bool bad_r = false, bad_c = false;
+  int bad = 0;
   for (int64_t i = 0; i < B; ++i) {
-    const int64_t j = t[i];
-    const T coef = w[i] * scale[j];
     T* dri = dr + i * M;
     T* dci = dc + i * M;
     for (int64_t k = 0; k < M; ++k) dri[k] = 0, dci[k] = 0;
-    T l, dl;
-    if (ar > 0) {
-      outcome_row(f.revenue, yr[i], r[i * r0 + j * r1], l, dl, bad_r);
-      value += double(coef * l) * double(ar);
-      dri[j] = coef * dl * ar;
-    }
-    if (ac > 0) {
-      outcome_row(f.cost, yc[i], c[i * c0 + j * c1], l, dl, bad_c);
-      value += double(coef * l) * double(ac);
-      dci[j] = coef * dl * ac;
-    }
+    const int j = int(t[i]);
+    value += rows::factual_row<T>(row, r + i * rs, c + i * cs, 1, j, yr[i], yc[i], w[i] * scale[j], dri, dci, bad);
   }
-  if (bad_r || bad_c)
-    throw DataError(fmt::format("loss: {} labels must lie in [0, 1] for bce; use mse for real-valued outcomes",
-                                bad_r ? "revenue" : "cost"));
+  throw_bad_labels(bad);
   return value;
 }
 
@@ -139,6 +122,15 @@ void FactualTerms::value_and_grad(const model::Batch& b, const model::Scores& s,
                                       : value_and_grad_cpu<double>(*this, b, s, scale, d_r, d_c);
     value = at::scalar_tensor(v, s.r_hat.options());
     return;
+  }
+  if (s.r_hat.is_cuda()) {  // the fused kernel (loss/cuda_path.h), when the tensors fit it
+    at::Tensor acc = at::zeros({1}, s.r_hat.options().dtype(at::kDouble));
+    int bad = 0;
+    if (cuda_factual(row(), s.r_hat, s.c_hat, b.t, b.y_r, b.y_c, b.weight, scale, d_r, d_c, acc, bad)) {
+      throw_bad_labels(bad);
+      value = acc.squeeze(0).to(dt);
+      return;
+    }
   }
   const at::Tensor coef = b.weight.to(dt) * scale.index_select(0, b.t);
   const at::Tensor t1 = b.t.unsqueeze(1);

@@ -4,6 +4,7 @@
 
 #include <string>  // for std::string
 
+#include "loss/rows.h"     // for OutcomeLoss, rows::FactualRow
 #include "model/batch.h"   // for Batch
 #include "model/scores.h"  // for Scores
 
@@ -12,9 +13,6 @@ class Config;
 }
 
 namespace dfcl::loss {
-
-/// Per-outcome loss: squared error, or binary cross-entropy on a probability (labels must lie in [0, 1]).
-enum class OutcomeLoss { kMse, kBce };
 
 /// Throws DataError unless scores are B x M with the batch's B and the batch's arms lie in [0, M).
 void check_shapes(const model::Batch& batch, const model::Scores& scores);
@@ -33,6 +31,8 @@ struct FactualTerms {
   /// Keys of the `loss` section: revenue_loss, cost_loss (mse | bce), revenue_weight, cost_weight (>= 0, not both 0).
   /// Throws ConfigError naming loss.<key> and the fix.
   static FactualTerms from(const Config& section);
+  /// The per-row settings the fused CPU path and the CUDA kernel read (loss/rows.h).
+  rows::FactualRow row() const { return rows::FactualRow{revenue, cost, revenue_weight, cost_weight}; }
   /// B values; an outcome with weight 0 is not evaluated.
   at::Tensor per_row(const model::Batch& batch, const model::Scores& scores) const;
   /// The fused path for sum_i coef_i per_row_i with coef_i = w_i arm_scale[t_i] (arm_scale: M values, a constant

@@ -5,13 +5,22 @@
 #include <fmt/format.h>   // for fmt::format
 #include <torch/torch.h>  // for at::where, at::topk, at::softmax, torch::NoGradGuard
 
-#include <cmath>   // for std::isfinite
+#include <algorithm>  // for std::max
+#include <cmath>   // for std::isfinite, std::abs
 #include <tuple>   // for std::get
 #include <vector>  // for std::vector
 
 #include "core/config.h"    // for Config
 #include "core/error.h"     // for ConfigError, DataError
 #include "loss/decision.h"  // for batch_total
+#include "loss/ifd_rows.h"  // for rows::ifd_row_state, ifd_row_dq, ifd_row_deltas, ifd_clip
+
+#ifdef DFCL_HAVE_CUDA
+#include <stdexcept>  // for std::runtime_error
+#include <string>     // for std::string
+
+#include "cuda/ifd_kernels.h"  // for ifd_estimate (device arrays)
+#endif
 
 namespace dfcl::loss {
 
@@ -116,6 +125,133 @@ IfdOptions IfdOptions::from(const Config& s, const IfdOptions& defaults) {
   return o;
 }
 
+namespace {
+// The settings the row functions read.
+rows::IfdRowSettings row_settings(double lambda, IfdObjective objective, IfdPerturbation perturbation,
+                                  const IfdOptions& o) {
+  rows::IfdRowSettings st;
+  st.lambda = lambda, st.kappa = objective == IfdObjective::kDual ? lambda : 0.0;
+  st.score = perturbation == IfdPerturbation::kScore, st.self = o.normalisation == IfdNormalisation::kSelf;
+  st.strict_flips = o.strict_flips, st.eps0 = o.eps0, st.clip = int(o.clip), st.h = o.h;
+  return st;
+}
+
+
+// The CPU path: loss/ifd_rows.h's row functions in three passes over the rows (the CUDA kernels' row math).
+template <class T>
+IfdEstimate estimate_rows(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& b,
+                          const at::Tensor& u_in, const LossContext& ctx, double lambda, IfdObjective objective,
+                          IfdPerturbation perturbation, const IfdOptions& o) {
+  const at::Tensor r = r_hat.detach().contiguous(), c = c_hat.detach().contiguous();
+  const at::Tensor t_c = b.t.to(at::kCPU, at::kLong).contiguous();
+  const at::Tensor u_c = u_in.detach().to(at::kCPU, at::kDouble).contiguous();
+  const at::Tensor yr_c = b.y_r.to(at::kCPU, at::kDouble).contiguous(), yc_c = b.y_c.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t B = r.size(0);
+  const int M = int(r.size(1));
+  const T *R = r.data_ptr<T>(), *C = c.data_ptr<T>();
+  const int64_t* tt = t_c.data_ptr<int64_t>();
+  const double *U = u_c.data_ptr<double>(), *YR = yr_c.data_ptr<double>(), *YC = yc_c.data_ptr<double>();
+  rows::IfdRowSettings st = row_settings(lambda, objective, perturbation, o);
+  const auto opt = at::TensorOptions().dtype(at::kDouble);
+  IfdEstimate e;
+  e.matched = at::empty({B}, at::TensorOptions().dtype(at::kBool));
+  e.dq = at::empty({B}, opt);
+  bool* mt = e.matched.data_ptr<bool>();
+  double* dq = e.dq.data_ptr<double>();
+  std::vector<rows::IfdRowState> state(static_cast<size_t>(B));
+
+  // Pass 1: each row's policy, and the matched rows' sums (self).
+  std::vector<double> sums(3, 0.0);
+  for (int64_t i = 0; i < B; ++i) {
+    rows::ifd_row_state(R + i * M, C + i * M, 1, M, int(tt[i]), lambda, state[size_t(i)]);
+    mt[i] = state[size_t(i)].matched;
+    if (mt[i]) sums[0] += U[i], sums[1] += U[i] * YR[i], sums[2] += U[i] * YC[i];
+  }
+  if (st.self) {
+    if (ctx.reduce_sum) ctx.reduce_sum(sums);
+    st.w = sums[0], st.rbar = sums[0] > 0 ? sums[1] / sums[0] : 0.0, st.cbar = sums[0] > 0 ? sums[2] / sums[0] : 0.0;
+  } else {
+    st.n = batch_total(b, ctx);
+  }
+
+  // Pass 2: ΔQ and the unclipped perturbations, with each matrix's max |δ| (clip max).
+  const int width = st.score ? M : 4;
+  std::vector<double> raw(size_t(B) * width);
+  std::vector<int> other(size_t(B), 0);
+  std::vector<double> maxima(st.score ? 1 : 2, 0.0);
+  for (int64_t i = 0; i < B; ++i) {
+    const rows::IfdRowState& s = state[size_t(i)];
+    dq[i] = rows::ifd_row_dq(s, U[i], YR[i], YC[i], st);
+    double* d = &raw[size_t(i) * width];
+    rows::ifd_row_deltas(s, M, int(tt[i]), U[i], st, d, &other[size_t(i)]);
+    for (int j = 0; j < width; ++j) {
+      double& mx = maxima[st.score ? 0 : size_t(j / 2)];
+      mx = std::max(mx, std::abs(d[j]));
+    }
+  }
+  if (o.clip == IfdClip::kMax && ctx.reduce_max) ctx.reduce_max(maxima);
+
+  // Pass 3: the clip and G = ΔQ / δ, into B x M tables.
+  at::Tensor d1 = at::zeros({B, M}, opt), g1 = at::zeros({B, M}, opt);
+  at::Tensor d2 = st.score ? at::Tensor() : at::zeros({B, M}, opt), g2 = st.score ? at::Tensor() : at::zeros({B, M}, opt);
+  double *D1 = d1.data_ptr<double>(), *G1 = g1.data_ptr<double>();
+  double *D2 = st.score ? nullptr : d2.data_ptr<double>(), *G2 = st.score ? nullptr : g2.data_ptr<double>();
+  for (int64_t i = 0; i < B; ++i) {
+    const double* d = &raw[size_t(i) * width];
+    if (st.score) {
+      for (int j = 0; j < M; ++j) rows::ifd_clip(d[j], dq[i], st, maxima[0], D1[i * M + j], G1[i * M + j]);
+      continue;
+    }
+    const int cols[2] = {int(tt[i]), other[size_t(i)]};
+    for (int q = 0; q < 2; ++q) {
+      rows::ifd_clip(d[q], dq[i], st, maxima[0], D1[i * M + cols[q]], G1[i * M + cols[q]]);
+      rows::ifd_clip(d[2 + q], dq[i], st, maxima[1], D2[i * M + cols[q]], G2[i * M + cols[q]]);
+    }
+  }
+  if (st.score)
+    e.delta_s = d1, e.g_s = g1;
+  else
+    e.delta_r = d1, e.g_r = g1, e.delta_c = d2, e.g_c = g2;
+  return e;
+}
+
+#ifdef DFCL_HAVE_CUDA
+// The device path (cuda/ifd_kernels.h, the same row functions), for CUDA scores.
+template <class T>
+IfdEstimate estimate_cuda(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& b,
+                          const at::Tensor& u_in, const LossContext& ctx, double lambda, IfdObjective objective,
+                          IfdPerturbation perturbation, const IfdOptions& o) {
+  const at::Tensor r = r_hat.detach().contiguous(), c = c_hat.detach().contiguous();
+  const auto dev = r.device();
+  const at::Tensor t = b.t.to(dev, at::kLong).contiguous(), u = u_in.detach().to(dev, at::kDouble).contiguous();
+  const at::Tensor yr = b.y_r.to(dev, at::kDouble).contiguous(), yc = b.y_c.to(dev, at::kDouble).contiguous();
+  const int64_t B = r.size(0), M = r.size(1);
+  rows::IfdRowSettings st = row_settings(lambda, objective, perturbation, o);
+  if (!st.self) st.n = batch_total(b, ctx);
+  const auto opt = at::TensorOptions().dtype(at::kDouble).device(dev);
+  const at::Tensor matched = at::empty({B}, opt.dtype(at::kByte));
+  IfdEstimate e;
+  e.dq = at::empty({B}, opt);
+  at::Tensor d1 = at::empty({B, M}, opt), g1 = at::empty({B, M}, opt);
+  at::Tensor d2 = st.score ? at::Tensor() : at::empty({B, M}, opt), g2 = st.score ? at::Tensor() : at::empty({B, M}, opt);
+  cuda::IfdOutputs out{matched.data_ptr<uint8_t>(), e.dq.data_ptr<double>(), d1.data_ptr<double>(),
+                       g1.data_ptr<double>(), st.score ? nullptr : d2.data_ptr<double>(),
+                       st.score ? nullptr : g2.data_ptr<double>()};
+  std::string why;
+  if (!cuda::ifd_estimate<T>(r.data_ptr<T>(), c.data_ptr<T>(), B, int(M), t.data_ptr<int64_t>(), u.data_ptr<double>(),
+                             yr.data_ptr<double>(), yc.data_ptr<double>(), st, ctx.reduce_sum, ctx.reduce_max, out,
+                             nullptr, &why))
+    throw std::runtime_error("CUDA IFD kernel failed: " + why);
+  e.matched = matched.to(at::kBool);
+  if (st.score)
+    e.delta_s = d1, e.g_s = g1;
+  else
+    e.delta_r = d1, e.g_r = g1, e.delta_c = d2, e.g_c = g2;
+  return e;
+}
+#endif
+}  // namespace
+
 IfdEstimate ifd_estimate(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& b,
                          const at::Tensor& u_in, const LossContext& ctx, double lambda, IfdObjective objective,
                          IfdPerturbation perturbation, const IfdOptions& o) {
@@ -126,6 +262,23 @@ IfdEstimate ifd_estimate(const at::Tensor& r_hat, const at::Tensor& c_hat, const
   if (!(lambda >= 0) || !std::isfinite(lambda) || (perturbation == IfdPerturbation::kRevenueCost && lambda == 0))
     throw DataError(fmt::format("IFD loss: λ = {}; the estimator needs a finite λ {}", lambda,
                                 perturbation == IfdPerturbation::kRevenueCost ? "> 0 (δ^c divides by λ)" : ">= 0"));
+  const at::ScalarType dt = r_hat.scalar_type();
+  if (r_hat.device().is_cpu() && c_hat.scalar_type() == dt && (dt == at::kFloat || dt == at::kDouble) && M <= 64)
+    return dt == at::kFloat ? estimate_rows<float>(r_hat, c_hat, b, u_in, ctx, lambda, objective, perturbation, o)
+                            : estimate_rows<double>(r_hat, c_hat, b, u_in, ctx, lambda, objective, perturbation, o);
+#ifdef DFCL_HAVE_CUDA
+  if (r_hat.is_cuda() && c_hat.scalar_type() == dt && (dt == at::kFloat || dt == at::kDouble) && M <= 64)
+    return dt == at::kFloat ? estimate_cuda<float>(r_hat, c_hat, b, u_in, ctx, lambda, objective, perturbation, o)
+                            : estimate_cuda<double>(r_hat, c_hat, b, u_in, ctx, lambda, objective, perturbation, o);
+#endif
+  return detail::ifd_estimate_ops(r_hat, c_hat, b, u_in, ctx, lambda, objective, perturbation, o);
+}
+
+namespace detail {
+IfdEstimate ifd_estimate_ops(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& b,
+                             const at::Tensor& u_in, const LossContext& ctx, double lambda, IfdObjective objective,
+                             IfdPerturbation perturbation, const IfdOptions& o) {
+  torch::NoGradGuard no_grad;
   const at::Tensor r = r_hat.detach().to(at::kDouble), c = c_hat.detach().to(at::kDouble);
   const at::Tensor a = lambda != 0 ? r - c * lambda : r;
   const at::Tensor t = b.t.to(r.device()), t1 = t.unsqueeze(1);
@@ -205,6 +358,7 @@ IfdEstimate ifd_estimate(const at::Tensor& r_hat, const at::Tensor& c_hat, const
   }
   return e;
 }
+}  // namespace detail
 
 at::Tensor softmax_node(const at::Tensor& g, const at::Tensor& r_hat, const at::Tensor& c_hat, double lambda,
                         double tau) {

@@ -75,10 +75,19 @@ struct IfdEstimate {
 /// r_hat, c_hat: the scores (any float dtype; detached and promoted to float64 here); u: the row weights (B; e.g.
 /// row_weights()). Reductions: ht reads the global batch weight (batch_total); self reduces (W, Σ u y^r, Σ u y^c) with
 /// ctx.reduce_sum; clip max reduces the maxima with ctx.reduce_max. Every rank makes the same reduction calls.
-/// Throws DataError for fewer than 2 arms.
+/// Throws DataError for fewer than 2 arms. CPU scores (float or double, up to 64 arms) go through loss/ifd_rows.h's row
+/// functions, the CUDA kernels' row math (ties: the lowest-index arm); other scores through detail::ifd_estimate_ops.
 IfdEstimate ifd_estimate(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& batch,
                          const at::Tensor& u, const LossContext& ctx, double lambda, IfdObjective objective,
                          IfdPerturbation perturbation, const IfdOptions& options);
+
+namespace detail {
+/// The same estimate through ATen ops (any device; ties as at::topk breaks them): the path for scores off the CPU
+/// without a kernel, and the CPU row path's test oracle. ifd_estimate checks the arguments before either.
+IfdEstimate ifd_estimate_ops(const at::Tensor& r_hat, const at::Tensor& c_hat, const model::Batch& batch,
+                             const at::Tensor& u, const LossContext& ctx, double lambda, IfdObjective objective,
+                             IfdPerturbation perturbation, const IfdOptions& options);
+}  // namespace detail
 
 /// The softmax node of ifd_softmax and pifd (node: softmax): L = −Σ_ij G_ij softmax(a_i / τ)_j with G detached and
 /// a = r̂ − λ ĉ (differentiable in the scores).

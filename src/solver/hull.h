@@ -7,11 +7,7 @@
 #pragma once
 #include <cstdint>  // for uint8_t
 
-#ifdef __CUDACC__
-#define DFCL_HD __host__ __device__
-#else
-#define DFCL_HD
-#endif
+#include "core/host_device.h"  // for DFCL_HD
 
 namespace dfcl::solver {
 
@@ -61,7 +57,8 @@ DFCL_HD inline int row_hull(const float* r, const float* c, int m, uint8_t* hull
 
 /// The dual policy of one user at lambda: the highest r_j - lambda c_j; ties go to the cheaper arm, then the lower
 /// index (the hull's order). The one rule for policy_at, the metrics and any kernel.
-DFCL_HD inline int row_policy(const float* r, const float* c, int m, double lambda) {
+template <class T>
+DFCL_HD inline int row_policy(const T* r, const T* c, int m, double lambda) {
   int best = 0;
   double bv = double(r[0]) - lambda * c[0];
   for (int j = 1; j < m; ++j) {

@@ -1,0 +1,95 @@
+// \brief The per-row math of the fused loss paths, torch-free: the CPU fused path (factual_terms.cpp,
+// softmax_policy.cpp) and the CUDA kernels (cuda/loss_kernels.cu) call these same functions, so the CPU
+// tests cover the GPU's arithmetic and the GPU tests only compare a kernel with its CPU path.
+//
+// Conventions: T is float or double; a row of scores is m values at a column step (r[j * step]), so a view of the
+// net's B x 2M output needs no copy; gradients are added to (never written over) the caller's row of d_r / d_c, which
+// is contiguous. Sums over rows stay with the caller (in double on the CPU, a two-stage block reduction on the GPU).
+#pragma once
+#include <cstdint>  // for int64_t
+
+#include "core/host_device.h"  // for DFCL_HD, hd::exp, hd::log
+#include "solver/hull.h"       // for kMaxArms
+
+namespace dfcl::loss {
+
+/// Per-outcome loss: squared error, or binary cross-entropy on a probability (labels must lie in [0, 1]).
+enum class OutcomeLoss { kMse, kBce };
+
+namespace rows {
+
+inline constexpr double kBceTiny = 1e-30;  // BCE's clamp on p and 1 - p
+
+/// l(y, p) and dl/dp of one outcome: mse (p − y)²; bce −(y log p + (1 − y) log(1 − p)) with p and 1 − p clamped at
+/// kBceTiny, where a clamp is active the gradient is 0 (a saturated sigmoid never gives NaN). Returns false for a bce
+/// label outside [0, 1] (NaN passes, as the ATen path's aminmax check).
+template <class T>
+DFCL_HD inline bool outcome(OutcomeLoss kind, T y, T p, T& l, T& dl) {
+  if (kind == OutcomeLoss::kMse) {
+    const T diff = p - y;
+    l = diff * diff, dl = 2 * diff;
+    return true;
+  }
+  const bool ok = (y >= 0 && y <= 1) || y != y;
+  const T q = 1 - p, tiny = T(kBceTiny);
+  const T pc = p < tiny ? tiny : p, qc = q < tiny ? tiny : q;
+  l = -(y * hd::log(pc) + (1 - y) * hd::log(qc));
+  dl = (q >= tiny ? (1 - y) / qc : T(0)) - (p >= tiny ? y / pc : T(0));
+  return ok;
+}
+
+/// The settings of the factual (prediction) row: a_r l_r(y_r, r̂_t) + a_c l_c(y_c, ĉ_t); an outcome with weight 0 is
+/// not evaluated.
+struct FactualRow {
+  OutcomeLoss revenue = OutcomeLoss::kMse, cost = OutcomeLoss::kMse;
+  double revenue_weight = 1, cost_weight = 1;
+};
+
+/// One row of TSM-SL's L_PL (and α·L_PL inside the decision losses): coef · (a_r l_r + a_c l_c) at the received arm t,
+/// coef = w_i / (M N_t) as PredictionTerm::arm_scale. Adds coef · a · dl/dp to dr[t] and dc[t]; returns the row's
+/// value. `bad` gets bit 1 for a bad revenue label, bit 2 for a bad cost label (bce).
+template <class T>
+DFCL_HD inline double factual_row(const FactualRow& f, const T* r, const T* c, int64_t step, int t, T y_r, T y_c,
+                                  T coef, T* dr, T* dc, int& bad) {
+  double value = 0;
+  T l, dl;
+  const T ar = T(f.revenue_weight), ac = T(f.cost_weight);
+  if (ar > 0) {
+    if (!outcome(f.revenue, y_r, r[t * step], l, dl)) bad |= 1;
+    value += double(coef * l) * double(ar);
+    dr[t] += coef * dl * ar;
+  }
+  if (ac > 0) {
+    if (!outcome(f.cost, y_c, c[t * step], l, dl)) bad |= 2;
+    value += double(coef * l) * double(ac);
+    dc[t] += coef * dl * ac;
+  }
+  return value;
+}
+
+/// One row and one term of the softmax-policy losses (pll, merl, ppl): a_j = (r̂_j − λ ĉ_j)/τ, p = softmax(a),
+/// value −g p_t with g = u_i v_i / N the row's gain; dL/da_j = g p_t p_j − g p_t δ_jt, added as dL/da/τ to dr and
+/// −λ dL/da/τ to dc (dc may be null: cost_head calibrated drops it). m <= solver::kMaxArms. Returns the value.
+template <class T>
+DFCL_HD inline double softmax_policy_row(const T* r, const T* c, int64_t step, int m, int t, T lambda, T tau, T gain,
+                                         T* dr, T* dc) {
+  T a[solver::kMaxArms];
+  T top = (r[0] - lambda * c[0]) / tau;
+  for (int j = 0; j < m; ++j) {
+    a[j] = (r[j * step] - lambda * c[j * step]) / tau;
+    top = a[j] > top ? a[j] : top;
+  }
+  T z = 0;
+  for (int j = 0; j < m; ++j) z += (a[j] = hd::exp(a[j] - top));
+  const T gp = gain * (a[t] / z);  // g p_t
+  const T inv_tau = T(1) / tau, neg_lam_tau = -lambda / tau;
+  for (int j = 0; j < m; ++j) {
+    const T da = gp * (a[j] / z) - (j == t ? gp : T(0));
+    dr[j] += da * inv_tau;
+    if (dc) dc[j] += da * neg_lam_tau;
+  }
+  return -double(gp);
+}
+
+}  // namespace rows
+}  // namespace dfcl::loss
