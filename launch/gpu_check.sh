@@ -79,6 +79,14 @@ if command -v mpirun >/dev/null 2>&1; then  # a dfcl built without NCCL says so 
   timeout 120 mpirun --allow-run-as-root -n 1 $dfcl "${common[@]}" --set train.output="$out/nccl_1" 2>&1 | tail -5
   timeout 120 mpirun --allow-run-as-root --oversubscribe -n 2 $dfcl "${common[@]}" --set train.output="$out/nccl_2" 2>&1 |
     tail -15
+  python3 - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+for run in ("nccl_1", "nccl_2"):  # the global batch is fixed: 2 ranks should track 1 rank's losses closely
+    path = os.path.join(out, run, "metrics.jsonl")
+    rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+    print(run, [round(r.get("train_loss", float("nan")), 6) for r in rows] or "no metrics")
+PY
 else
   echo "NCCL runtime checks SKIPPED: no mpirun on this host (the nccl communicator starts over MPI)"
 fi
