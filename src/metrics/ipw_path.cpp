@@ -10,8 +10,8 @@
 #include "core/error.h"           // for DataError
 #include "core/parallel.h"        // for parallel_for
 #include "core/threads.h"         // for resolve_threads
+#include "metrics/ipw_rows.h"     // for ipw_row_events (the device evaluation's row function)
 #include "metrics/score_table.h"  // for check_scores, check_same_shape
-#include "solver/hull.h"          // for row_hull, breakpoint, kMaxArms
 
 namespace dfcl::metrics {
 namespace {
@@ -19,13 +19,6 @@ namespace {
 constexpr int64_t kRowBlock = 1 << 14;  // rows per parallel task
 constexpr int64_t kEventBlock = 256;    // events per stored block sum
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// Position of arm t on the hull, or -1.
-inline int hull_pos(const uint8_t* h, int hs, int t) {
-  for (int k = 0; k < hs; ++k)
-    if (h[k] == t) return k;
-  return -1;
-}
 
 }  // namespace
 
@@ -42,16 +35,9 @@ IpwPath::IpwPath(const solver::Scores& sc, const RctSample& sample, int threads)
   std::vector<LambdaBound> part(blocks);
   // Pass 1: hull per row, event counts per block, the lambda bound.
   parallel_for(blocks, threads, [&](int64_t b) {
-    uint8_t h[solver::kMaxArms];
     int64_t cnt = 0;
-    for (int64_t i = b * kRowBlock, e = std::min(s_.n, (b + 1) * kRowBlock); i < e; ++i) {
-      const float* r = sc.r + i * M;
-      const float* c = sc.c + i * M;
-      const int hs = solver::row_hull(r, c, M, h);
-      add_row_bound(r, c, M, h, hs, part[b]);
-      const int k = hull_pos(h, hs, s_.arm[i]);
-      if (k >= 0) cnt += 1 + (k < hs - 1);
-    }
+    for (int64_t i = b * kRowBlock, e = std::min(s_.n, (b + 1) * kRowBlock); i < e; ++i)
+      cnt += ipw_row_events(sc.r + i * M, sc.c + i * M, M, s_.arm[i], part[b]).events;
     offset[b + 1] = cnt;
   });
   for (int64_t b = 0; b < blocks; ++b) {
@@ -62,17 +48,13 @@ IpwPath::IpwPath(const solver::Scores& sc, const RctSample& sample, int threads)
   // Pass 2: write the events into each block's slot.
   ev_.resize(offset[blocks]);
   parallel_for(blocks, threads, [&](int64_t b) {
-    uint8_t h[solver::kMaxArms];
     Event* out = ev_.data() + offset[b];
+    LambdaBound unused;
     for (int64_t i = b * kRowBlock, e = std::min(s_.n, (b + 1) * kRowBlock); i < e; ++i) {
-      const float* r = sc.r + i * M;
-      const float* c = sc.c + i * M;
-      const int hs = solver::row_hull(r, c, M, h);
-      const int k = hull_pos(h, hs, s_.arm[i]);
-      if (k < 0) continue;
+      const IpwRowEvents ev = ipw_row_events(sc.r + i * M, sc.c + i * M, M, s_.arm[i], unused);
       const uint32_t row = static_cast<uint32_t>(i) << 1;
-      *out++ = {k == 0 ? kInf : solver::breakpoint(r, c, h[k - 1], h[k]), row};
-      if (k < hs - 1) *out++ = {solver::breakpoint(r, c, h[k], h[k + 1]), row | 1u};
+      if (ev.events > 0) *out++ = {ev.enter, row};
+      if (ev.events > 1) *out++ = {ev.leave, row | 1u};
     }
   });
   std::sort(ev_.begin(), ev_.end(),

@@ -18,10 +18,18 @@ struct LambdaBound {
 };
 
 /// One row's contribution: its largest r/c ratio and its first (largest) hull breakpoint. `hull` from row_hull().
-inline void add_row_bound(const float* r, const float* c, int m, const uint8_t* hull, int hull_size, LambdaBound& b) {
+/// A row function: the CPU path (IpwPath) and the device evaluation (cuda/eval_kernels.cu) both call it.
+DFCL_HD inline void add_row_bound(const float* r, const float* c, int m, const uint8_t* hull, int hull_size,
+                                  LambdaBound& b) {
   for (int j = 0; j < m; ++j)
-    if (c[j] > kTinyCost) b.spec = std::max(b.spec, double(r[j]) / c[j]);
-  if (hull_size > 1) b.hi = std::max(b.hi, solver::breakpoint(r, c, hull[0], hull[1]));
+    if (c[j] > kTinyCost) {
+      const double q = double(r[j]) / c[j];
+      b.spec = q > b.spec ? q : b.spec;
+    }
+  if (hull_size > 1) {
+    const double q = solver::breakpoint(r, c, hull[0], hull[1]);
+    b.hi = q > b.hi ? q : b.hi;
+  }
 }
 inline void merge_bound(const LambdaBound& from, LambdaBound& into) {
   into.spec = std::max(into.spec, from.spec);
