@@ -40,4 +40,10 @@ bool factual_term(const loss::rows::FactualRow& f, const DeviceScores<T>& s, con
                   const T* y_c, const T* w, const T* arm_scale, T* d_r, T* d_c, double* value, int* bad, void* stream,
                   std::string* why);
 
+/// DHCL (loss::rows::dhcl_row; only s.r is read): value += Σ_i ca_i l(s_a) + cb_i l(s_b), d_r += the gradient.
+/// y_r (divided by K), y_c, ca, cb: n values each; bound: the clamp on the raw score (infinity: none).
+template <class T>
+bool dhcl_term(bool sigmoid, const DeviceScores<T>& s, const int64_t* t, const T* y_r, const T* y_c, const T* ca,
+               const T* cb, double bound, T* d_r, double* value, void* stream, std::string* why);
+
 }  // namespace dfcl::cuda

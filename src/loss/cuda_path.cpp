@@ -78,7 +78,33 @@ bool cuda_factual(const rows::FactualRow& f, const at::Tensor& r_hat, const at::
   bad = bce ? flag.item<int>() : 0;  // a host read only where a label can be bad
   return true;
 }
+bool cuda_dhcl(bool sigmoid, const at::Tensor& r_hat, const at::Tensor& t, const at::Tensor& y_r,
+               const at::Tensor& y_c, const at::Tensor& ca, const at::Tensor& cb, double bound, at::Tensor& d_r,
+               at::Tensor& value) {
+  const at::ScalarType dt = r_hat.scalar_type();
+  if (!r_hat.is_cuda() || (dt != at::kFloat && dt != at::kDouble) || r_hat.stride(1) != 1 || !d_r.is_contiguous() ||
+      r_hat.size(1) > 64)
+    return false;
+  const at::Tensor tc = t.to(at::kLong).contiguous(), yr = y_r.to(dt).contiguous(), yc = y_c.to(dt).contiguous(),
+                   a = ca.to(dt).contiguous(), b = cb.to(dt).contiguous();
+  std::string why;
+  if (dt == at::kFloat)
+    check(cuda::dhcl_term<float>(sigmoid, scores<float>(r_hat, r_hat), tc.data_ptr<int64_t>(), yr.data_ptr<float>(),
+                                 yc.data_ptr<float>(), a.data_ptr<float>(), b.data_ptr<float>(), bound,
+                                 d_r.data_ptr<float>(), value.data_ptr<double>(), nullptr, &why),
+          why, "dhcl loss");
+  else
+    check(cuda::dhcl_term<double>(sigmoid, scores<double>(r_hat, r_hat), tc.data_ptr<int64_t>(), yr.data_ptr<double>(),
+                                  yc.data_ptr<double>(), a.data_ptr<double>(), b.data_ptr<double>(), bound,
+                                  d_r.data_ptr<double>(), value.data_ptr<double>(), nullptr, &why),
+          why, "dhcl loss");
+  return true;
+}
 #else
+bool cuda_dhcl(bool, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+               const at::Tensor&, double, at::Tensor&, at::Tensor&) {
+  return false;
+}
 bool cuda_softmax_term(const at::Tensor&, const at::Tensor&, const at::Tensor&, double, double, const at::Tensor&,
                        bool, at::Tensor&, at::Tensor&, at::Tensor&) {
   return false;

@@ -22,4 +22,10 @@ bool cuda_factual(const rows::FactualRow& f, const at::Tensor& r_hat, const at::
                   const at::Tensor& y_r, const at::Tensor& y_c, const at::Tensor& w, const at::Tensor& arm_scale,
                   at::Tensor& d_r, at::Tensor& d_c, at::Tensor& value, int& bad);
 
+/// DHCL (rows::dhcl_row): d_r (contiguous B x M, zeroed) += its gradient, value (1-element float64) += its value;
+/// y_r (already divided by K), y_c, ca, cb: the B per-row terms of dhcl.cpp, in the scores' dtype.
+bool cuda_dhcl(bool sigmoid, const at::Tensor& r_hat, const at::Tensor& t, const at::Tensor& y_r,
+               const at::Tensor& y_c, const at::Tensor& ca, const at::Tensor& cb, double bound, at::Tensor& d_r,
+               at::Tensor& value);
+
 }  // namespace dfcl::loss

@@ -22,9 +22,11 @@
 
 #include "core/config.h"         // for Config
 #include "core/error.h"          // for ConfigError, DataError
+#include "loss/cuda_path.h"      // for cuda_dhcl
 #include "loss/dhcl.h"           // for DhclSettings
 #include "loss/factual_terms.h"  // for check_shapes
 #include "loss/loss.h"           // for Loss, LossContext, DFCL_REGISTER_LOSS
+#include "loss/rows.h"           // for rows::dhcl_row
 
 namespace dfcl::loss {
 
@@ -94,6 +96,24 @@ class Dhcl : public Loss {
     torch::NoGradGuard no_grad;
     const Terms k = terms(b, s, ctx);
     const double bound = set_.logit_bound();
+    const at::ScalarType dt = s.r_hat.scalar_type();
+    const bool sig = set_.form == DhclSettings::Form::kSigmoid;
+    if (s.r_hat.device().is_cpu() && (dt == at::kFloat || dt == at::kDouble)) {
+      // One pass over the rows through loss/rows.h's dhcl_row (the CUDA kernel's row function).
+      fit(d_r, s.r_hat), fit(d_c, s.c_hat);
+      const double v = dt == at::kFloat ? rows_cpu<float>(sig, s.r_hat, b.t, k, bound, d_r)
+                                        : rows_cpu<double>(sig, s.r_hat, b.t, k, bound, d_r);
+      value = at::scalar_tensor(v, s.r_hat.options().requires_grad(false));
+      return true;
+    }
+    if (s.r_hat.is_cuda()) {
+      fit(d_r, s.r_hat), fit(d_c, s.c_hat);
+      at::Tensor acc = at::zeros({1}, s.r_hat.options().dtype(at::kDouble).requires_grad(false));
+      if (cuda_dhcl(sig, s.r_hat, b.t, k.yr, k.yc, k.ca, k.cb, bound, d_r, acc)) {
+        value = acc.squeeze(0).to(dt);
+        return true;
+      }
+    }
     at::Tensor ga, gb;
     const at::Tensor la = row_value_and_grad(s.r_hat.detach().gather(1, k.ia).squeeze(1), k, bound, ga);
     const at::Tensor lb = row_value_and_grad(s.r_hat.detach().gather(1, k.ib).squeeze(1), k, bound, gb);
@@ -174,6 +194,24 @@ class Dhcl : public Loss {
     grad = k.yc * dg - k.yr;
     if (std::isfinite(bound)) grad.mul_(s_raw.ge(-bound).logical_and(s_raw.le(bound)));
     return k.yc * g - k.yr * s;
+  }
+
+  template <class T>
+  static double rows_cpu(bool sigmoid, const at::Tensor& r_hat, const at::Tensor& t_in, const Terms& k, double bound,
+                         at::Tensor& d_r) {
+    const at::Tensor r = r_hat.stride(1) == 1 ? r_hat : r_hat.contiguous();
+    const at::Tensor t = t_in.contiguous(), yr = k.yr.contiguous(), yc = k.yc.contiguous(), ca = k.ca.contiguous(),
+                     cb = k.cb.contiguous();
+    const int64_t B = r.size(0), rs = r.stride(0);
+    const int M = int(r.size(1));
+    const T *R = r.data_ptr<T>(), *YR = yr.data_ptr<T>(), *YC = yc.data_ptr<T>(), *CA = ca.data_ptr<T>(),
+            *CB = cb.data_ptr<T>();
+    const int64_t* tt = t.data_ptr<int64_t>();
+    T* dr = d_r.data_ptr<T>();
+    double v = 0;
+    for (int64_t i = 0; i < B; ++i)
+      v += rows::dhcl_row<T>(sigmoid, R + i * rs, 1, M, int(tt[i]), YR[i], YC[i], CA[i], CB[i], bound, dr + i * M);
+    return v;
   }
 
   static void fit(at::Tensor& d, const at::Tensor& like) {

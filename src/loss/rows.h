@@ -91,5 +91,37 @@ DFCL_HD inline double softmax_policy_row(const T* r, const T* c, int64_t step, i
   return -double(gp);
 }
 
+/// DHCL's per-score loss l(s) = y^c g(s) − y^r s and dl/ds = y^c g'(s) − y^r on the clamped score (g = softplus,
+/// as at::softplus with threshold 20, or exp); dl/ds is 0 where the clamp [−bound, bound] is active.
+template <class T>
+DFCL_HD inline T dhcl_score(bool sigmoid, T s_raw, T y_r, T y_c, double bound, T& grad) {
+  const bool inside = s_raw >= T(-bound) && s_raw <= T(bound);
+  const T s = inside ? s_raw : (s_raw < T(-bound) ? T(-bound) : T(bound));
+  T g, dg;
+  if (sigmoid) {
+    g = s > T(20) ? s : hd::log1p(hd::exp(s));
+    dg = T(1) / (T(1) + hd::exp(-s));
+  } else {
+    g = hd::exp(s), dg = g;
+  }
+  grad = inside ? y_c * dg - y_r : T(0);
+  return y_c * g - y_r * s;
+}
+
+/// One row of DHCL (dhcl.cpp): the row enters step t as treated (column t, coefficient ca = w/N_t >= 0) and step t+1
+/// as control (column min(t+1, m−1), coefficient cb = −w/N_t <= 0, 0 at the last arm). Adds ca l'(s_a) to dr[t] and
+/// cb l'(s_b) to dr[t+1]; returns ca l(s_a) + cb l(s_b). y_r is already divided by the scale K.
+template <class T>
+DFCL_HD inline double dhcl_row(bool sigmoid, const T* r, int64_t step, int m, int t, T y_r, T y_c, T ca, T cb,
+                               double bound, T* dr) {
+  const int b = t + 1 < m ? t + 1 : m - 1;
+  T ga, gb;
+  const T la = dhcl_score<T>(sigmoid, r[t * step], y_r, y_c, bound, ga);
+  const T lb = dhcl_score<T>(sigmoid, r[b * step], y_r, y_c, bound, gb);
+  dr[t] += ca * ga;
+  dr[b] += cb * gb;
+  return double(ca * la) + double(cb * lb);
+}
+
 }  // namespace rows
 }  // namespace dfcl::loss

@@ -266,3 +266,35 @@ TEST(CudaIfdKernels, EveryPerturbationNormalisationAndClipMatchesTheCpuRows) {
         }
       }
 }
+
+TEST(CudaLossKernels, DhclMatchesTheCpuRowsInBothForms) {
+  std::string why;
+  if (!gpu(&why)) GTEST_SKIP() << "no GPU: " << why;
+  const int64_t n = 70001;
+  const int m = 3;
+  Batch<double> b(n, m, 5, 61);
+  std::vector<double> ca(static_cast<size_t>(n)), cb(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int j = 0; j < m; ++j) b.out[size_t(i) * 2 * m + j] *= 12;  // beyond the clamp (≈ 13.8) on some rows
+    ca[size_t(i)] = b.w[size_t(i)] / 100.0, cb[size_t(i)] = b.t[size_t(i)] + 1 < m ? -b.w[size_t(i)] / 90.0 : 0.0;
+  }
+  Dev<double> out(b.out), yr(b.yr), yc(b.yc), cad(ca), cbd(cb);
+  Dev<int64_t> t(b.t);
+  const double bound = std::log((1 - 1e-6) / 1e-6);
+  for (bool sigmoid : {true, false}) {
+    Dev<double> dr(std::vector<double>(size_t(n) * m, 0.0)), val(std::vector<double>{0.0});
+    const cuda::DeviceScores<double> s{out.p, out.p + m, 2 * m, 2 * m, n, m};
+    ASSERT_TRUE(cuda::dhcl_term<double>(sigmoid, s, t.p, yr.p, yc.p, cad.p, cbd.p, bound, dr.p, val.p, nullptr, &why))
+        << why;
+    std::vector<double> want(size_t(n) * m, 0.0);
+    double v = 0;
+    for (int64_t i = 0; i < n; ++i)
+      v += loss::rows::dhcl_row<double>(sigmoid, b.r() + i * 2 * m, 1, m, int(b.t[size_t(i)]), b.yr[size_t(i)],
+                                        b.yc[size_t(i)], ca[size_t(i)], cb[size_t(i)], bound, &want[size_t(i) * m]);
+    EXPECT_LT(rel(val.get()[0], v), 1e-12) << (sigmoid ? "sigmoid" : "exp");
+    const std::vector<double> got = dr.get();
+    double err = 0;
+    for (size_t k = 0; k < got.size(); ++k) err = std::max(err, rel(got[k], want[k]));
+    EXPECT_LT(err, 1e-12) << (sigmoid ? "sigmoid" : "exp");
+  }
+}

@@ -10,9 +10,12 @@
 #include <cmath>      // for std::abs
 #include <cstdint>    // for int64_t
 #include <cstdio>     // for std::printf
+#include <string>     // for std::string
 #include <vector>     // for std::vector
 
+#include "core/config.h"         // for Config
 #include "loss/decision.h"       // for primal_lambda
+#include "loss/loss.h"           // for make_loss
 #include "loss/factual_terms.h"  // for factual_terms
 #include "loss/rows.h"           // for rows::softmax_policy_row, rows::factual_row
 #include "model/batch.h"         // for Batch
@@ -311,5 +314,38 @@ TEST(LossRows, PrimalLambdaKSectionOnABatchAgreesWithBisection) {
     else
       EXPECT_NEAR(ks.lambda, bis.lambda, 1e-9) << "budget " << budget;
     EXPECT_LE(ks.iterations, bis.iterations);
+  }
+}
+
+TEST(LossRows, DhclRowPathMatchesAutogradWithTheClampActive) {
+  // dhcl's value_and_grad runs rows::dhcl_row on the CPU (the CUDA kernel's row function); its autograd compute() is
+  // the reference. Scores span the clamp (|s| up to 30, bound log((1-ε)/ε) ≈ 13.8 at ε = 1e-6) and softplus's
+  // threshold (20), in both forms and with three arms (the last arm has no next step).
+  const int64_t B = 90, M = 3;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(23);
+  model::Batch b;
+  b.x = at::zeros({B, 1}, f64());
+  b.t = at::randint(M, {B}, gen, at::TensorOptions().dtype(at::kLong));
+  b.y_r = at::rand({B}, gen, f64()) * 3;
+  b.y_c = at::rand({B}, gen, f64());
+  b.weight = at::ones({B}, f64());
+  b.weight.narrow(0, B - 4, 4).zero_();
+  for (const char* form : {"sigmoid", "exp"}) {
+    SCOPED_TRACE(form);
+    const double span = std::string(form) == "exp" ? 20.0 : 30.0;
+    at::Tensor r = (at::rand({B, M}, gen, f64()) * 2 - 1) * span;
+    const at::Tensor c = at::rand({B, M}, gen, f64());
+    auto L = loss::make_loss(Config::from_string(std::string("loss:\n  name: dhcl\n  form: ") + form +
+                                                 "\n  scale: 2\n  clamp: 0.000001\n")
+                                 .sub("loss"));
+    at::Tensor rv = r.clone().requires_grad_(true);
+    const at::Tensor ref = L->compute(b, model::Scores{rv, c}, {});
+    const at::Tensor g = torch::autograd::grad({ref}, {rv})[0];
+    at::Tensor value, d_r, d_c;
+    ASSERT_TRUE(L->value_and_grad(b, model::Scores{r, c}, {}, value, d_r, d_c));
+    EXPECT_NEAR(value.item<double>(), ref.item<double>(), 1e-12 * std::max(1.0, std::abs(ref.item<double>())));
+    EXPECT_LT(max_rel(d_r, g), 1e-12);
+    EXPECT_EQ(d_c.abs().max().item<double>(), 0.0);
+    EXPECT_GT(r.abs().gt(13.9).sum().item<int64_t>(), 10);  // the clamp was active on some rows
   }
 }
