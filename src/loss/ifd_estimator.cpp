@@ -158,13 +158,13 @@ IfdEstimate estimate_rows(const at::Tensor& r_hat, const at::Tensor& c_hat, cons
   e.dq = at::empty({B}, opt);
   bool* mt = e.matched.data_ptr<bool>();
   double* dq = e.dq.data_ptr<double>();
-  std::vector<rows::IfdRowState> state(static_cast<size_t>(B));
+  rows::IfdRowState state;  // recomputed per row in each pass (M operations), as the kernels do, rather than stored
 
   // Pass 1: each row's policy, and the matched rows' sums (self).
   std::vector<double> sums(3, 0.0);
   for (int64_t i = 0; i < B; ++i) {
-    rows::ifd_row_state(R + i * M, C + i * M, 1, M, int(tt[i]), lambda, state[size_t(i)]);
-    mt[i] = state[size_t(i)].matched;
+    rows::ifd_row_state(R + i * M, C + i * M, 1, M, int(tt[i]), lambda, state);
+    mt[i] = state.matched;
     if (mt[i]) sums[0] += U[i], sums[1] += U[i] * YR[i], sums[2] += U[i] * YC[i];
   }
   if (st.self) {
@@ -180,10 +180,10 @@ IfdEstimate estimate_rows(const at::Tensor& r_hat, const at::Tensor& c_hat, cons
   std::vector<int> other(size_t(B), 0);
   std::vector<double> maxima(st.score ? 1 : 2, 0.0);
   for (int64_t i = 0; i < B; ++i) {
-    const rows::IfdRowState& s = state[size_t(i)];
-    dq[i] = rows::ifd_row_dq(s, U[i], YR[i], YC[i], st);
+    rows::ifd_row_state(R + i * M, C + i * M, 1, M, int(tt[i]), lambda, state);
+    dq[i] = rows::ifd_row_dq(state, U[i], YR[i], YC[i], st);
     double* d = &raw[size_t(i) * width];
-    rows::ifd_row_deltas(s, M, int(tt[i]), U[i], st, d, &other[size_t(i)]);
+    rows::ifd_row_deltas(state, M, int(tt[i]), U[i], st, d, &other[size_t(i)]);
     for (int j = 0; j < width; ++j) {
       double& mx = maxima[st.score ? 0 : size_t(j / 2)];
       mx = std::max(mx, std::abs(d[j]));
