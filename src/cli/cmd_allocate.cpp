@@ -20,6 +20,7 @@
 #include "metrics/score_file.h"   // for read_score_file
 #include "metrics/spend.h"        // for BudgetCalibration, trial_calibrate, judge_policy
 #include "solver/mckp.h"          // for DualPath, solve_bisection, policy_at
+#include "cluster/policy.h"        // for ClusterPolicy, is_policy_file
 #include "train/trained_model.h"  // for load_trained_model, predict
 #ifdef DFCL_HAVE_HDF5
 #include "data/h5_util.h"  // for write_array
@@ -94,13 +95,27 @@ void write_assignments(const std::string& path, const std::vector<solver::Alloca
 }
 
 // Scores of every row of `rows` (the true tables, or a model's predictions), block by block.
-metrics::ScoreTable score_rows(data::RowSource& src, const train::TrainedModel* model) {
+// A scorer that predicts from features: a model checkpoint, or a cluster policy (its representation net is `model`,
+// which says what data and split it was fitted on).
+struct Predictor {
+  std::unique_ptr<train::TrainedModel> owned;
+  std::shared_ptr<const cluster::ClusterPolicy> policy;
+  const train::TrainedModel* model = nullptr;
+  void check_compatible(const data::Meta& meta, const std::string& where) const {
+    policy ? policy->check_compatible(meta, where) : model->check_compatible(meta, where);
+  }
+  metrics::ScoreTable predict(const data::Table& rows) const {
+    return policy ? policy->score(rows) : train::predict(*model, rows);
+  }
+};
+
+metrics::ScoreTable score_rows(data::RowSource& src, const Predictor* model) {
   const data::Meta& meta = src.meta();
   if (!model && !meta.has_truth)
     throw ConfigError(fmt::format("allocate.scores = oracle needs true_revenue/true_cost, which {} does not have (only "
                                   "`dfcl generate` writes them); give a model checkpoint or a scores file instead",
                                   src.name()));
-  if (model) model->check_compatible(meta, src.name());
+  if (model) model->check_compatible(meta, src.name());  // a policy file from another dataset: a clear error
   metrics::ScoreTable t;
   t.n = meta.num_rows, t.m = meta.num_arms;
   t.r.resize(size_t(t.n) * size_t(t.m)), t.c.resize(size_t(t.n) * size_t(t.m));
@@ -109,7 +124,7 @@ metrics::ScoreTable score_rows(data::RowSource& src, const train::TrainedModel* 
   for (int64_t a = 0; a < t.n; a += src.chunk_rows()) {
     src.read(a, std::min(src.chunk_rows(), t.n - a), block);
     if (model) {
-      const metrics::ScoreTable s = train::predict(*model, block);
+      const metrics::ScoreTable s = model->predict(block);
       std::copy(s.r.begin(), s.r.end(), t.r.begin() + a * t.m);
       std::copy(s.c.begin(), s.c.end(), t.c.begin() + a * t.m);
     } else {
@@ -194,13 +209,25 @@ int run_allocate(const CommonOptions& o) {
                                       budgets.empty() ? "budgets_per_capita" : "budgets", given[k], l, k));
   }
 
-  const bool model = is_checkpoint(scores_path), oracle = scores_path == "oracle";
+  const bool policy_file = cluster::is_policy_file(scores_path);
+  const bool model = is_checkpoint(scores_path) || policy_file, oracle = scores_path == "oracle";
   if ((oracle || model) && data_paths.empty())
     throw ConfigError(fmt::format("allocate.scores = {} scores the users of allocate.data: give the dataset "
                                   "(allocate.data=FILE.h5, or a list of files)",
                                   scores_path));
-  std::unique_ptr<train::TrainedModel> trained;
-  if (model) trained = std::make_unique<train::TrainedModel>(train::load_trained_model(scores_path));
+  std::unique_ptr<Predictor> predictor;
+  const train::TrainedModel* trained = nullptr;  // what the scorer was fitted on (its files and split)
+  if (model) {
+    predictor = std::make_unique<Predictor>();
+    if (policy_file) {
+      predictor->policy = std::make_shared<const cluster::ClusterPolicy>(cluster::ClusterPolicy::load(scores_path));
+      predictor->model = predictor->policy->teacher.get();
+    } else {
+      predictor->owned = std::make_unique<train::TrainedModel>(train::load_trained_model(scores_path));
+      predictor->model = predictor->owned.get();
+    }
+    trained = predictor->model;
+  }
   std::unique_ptr<data::RowSource> src;
   if (!data_paths.empty()) src = data::open_sources(data_paths, "allocate.data");
   if (src && src->meta().num_rows == 0)
@@ -208,7 +235,7 @@ int run_allocate(const CommonOptions& o) {
                                 "(dfcl info {})",
                                 src->name(), src->name()));
   metrics::ScoreTable scores =
-      src && (oracle || model) ? score_rows(*src, trained.get())
+      src && (oracle || model) ? score_rows(*src, predictor.get())
                                : metrics::read_score_file(scores_path, {}, src ? src->meta().num_rows : -1,
                                                           src ? src->meta().num_arms : -1);
   const solver::Scores s = scores.view();
@@ -247,8 +274,8 @@ int run_allocate(const CommonOptions& o) {
                 "because {} trained on the others",
                 trial->rows.rows, trial->name, trained->origin);
     if (cal_src && model) {
-      trained->check_compatible(cal_src->meta(), cal_src->name());
-      trial->scores = train::predict(*trained, trial->rows);
+      predictor->check_compatible(cal_src->meta(), cal_src->name());
+      trial->scores = predictor->predict(trial->rows);
     } else if (cal_src) {  // the oracle: the true tables of those rows
       if (!trial->rows.with_truth)
         throw ConfigError(fmt::format("allocate.scores = oracle with allocate.calibration_data {}: that data has no "
@@ -442,7 +469,8 @@ Registrar reg{{"allocate", "choose one arm per user under each budget (multiple-
                  auto o = std::make_shared<CommonOptions>();
                  add_common_options(cmd, *o);
                  cmd->footer(
-                     "Config keys: allocate.scores (a model checkpoint .ckpt from `dfcl train` or oracle, scoring the\n"
+                     "Config keys: allocate.scores (a model checkpoint .ckpt from `dfcl train`, a cluster policy .policy\n"
+                     "from `dfcl cluster`, or oracle, scoring the\n"
                      "users of allocate.data, a dataset or a list of files; or a scores file: HDF5 with r_hat, c_hat,\n"
                      "N x M float32), allocate.budgets [absolute] or allocate.budgets_per_capita [per user],\n"
                      "allocate.budget_calibration (auto|trial|predicted: lambda from the IPW spend on trial rows, or\n"

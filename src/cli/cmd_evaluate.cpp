@@ -214,7 +214,8 @@ int run_evaluate(const CommonOptions& o) {
   if (dumped(cfg, o)) return 0;
   cfg.check_all_used();
 
-  const Models models = load_models(st);
+  Policies policies;
+  const Models models = load_models(st, &policies);
   resolve_split(st, models);
   std::unique_ptr<data::RowSource> src;
   if (st.generate) {  // the trial rows [0, rct_rows) of the population; logs are never evaluated
@@ -260,7 +261,7 @@ int run_evaluate(const CommonOptions& o) {
   std::vector<Evaluated> results;
   Progress bar("evaluate", int64_t(names.size()), "scorers");
   for (const auto& name : names) {
-    scorers.push_back(make_scorer(name, models, st));
+    scorers.push_back(make_scorer(name, models, st, policies));
     scored.push_back(scorers.back().score(rows, st, threads));
     const metrics::IpwPath path(scored.back().view, s, threads);
     std::unique_ptr<metrics::IpwPath> cal_path;

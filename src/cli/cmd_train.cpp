@@ -8,7 +8,6 @@
 #include "cli/command.h"         // for Registrar, CommonOptions
 #include "core/error.h"          // for ConfigError
 #include "core/log.h"            // for log::info
-#include "core/progress.h"       // for Progress
 #include "data/generator.h"      // for Generator
 #include "data/source.h"         // for open_source, MemorySource
 #include "dist/communicator.h"   // for make_communicator, CommOptions
@@ -31,17 +30,6 @@ struct TrainOptions {
   bool resume = false;
   std::string resume_path;
 };
-
-// The population of the `generate` section, in memory (what a GPU host without HDF5 trains on).
-std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads) {
-  data::Generator gen(data::GeneratorConfig::from(cfg.sub("generate")));
-  data::Table t;
-  Progress bar("generate", gen.rows());
-  gen.fill(0, gen.rows(), t, threads);
-  bar.advance(gen.rows());
-  bar.finish();
-  return std::make_unique<data::MemorySource>(gen.meta(), std::move(t));
-}
 
 int run_train(TrainOptions& o) {
   if (!o.resume && !o.resume_path.empty())

@@ -10,10 +10,23 @@
 #include <iostream>  // for std::cout
 
 #include "core/error.h"    // for IoError
+#include "core/progress.h"  // for Progress
+#include "data/generator.h"  // for Generator
+#include "data/source.h"     // for MemorySource
 #include "core/log.h"      // for log::info
 #include "core/threads.h"  // for configure_torch_threads
 
 namespace dfcl::cli {
+
+std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads) {
+  data::Generator gen(data::GeneratorConfig::from(cfg.sub("generate")));
+  data::Table t;
+  Progress bar("generate", gen.rows());
+  gen.fill(0, gen.rows(), t, threads);
+  bar.advance(gen.rows());
+  bar.finish();
+  return std::make_unique<data::MemorySource>(gen.meta(), std::move(t));
+}
 
 std::vector<Command>& registry() {
   static std::vector<Command> r;

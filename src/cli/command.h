@@ -10,6 +10,10 @@
 
 #include "core/config.h"  // for Config
 
+namespace dfcl::data {
+class RowSource;
+}
+
 namespace dfcl::cli {
 
 /// Options every config-driven command takes.
@@ -30,6 +34,8 @@ bool dumped(const Config& cfg, const CommonOptions& o);
 std::unique_ptr<Config>& dumping();
 /// Reads the `runtime` section (threads) and applies it; returns the thread count.
 int apply_runtime(const Config& cfg);
+/// The population of the `generate` section, built in memory (what a GPU host without HDF5 trains on).
+std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads);
 /// Writes the result JSON to --json FILE, or to stdout.
 void emit_json(const nlohmann::json& result, const CommonOptions& o);
 

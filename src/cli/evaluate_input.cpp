@@ -11,6 +11,7 @@
 #include "core/log.h"              // for log::info, log::warn
 #include "metrics/eom.h"           // for check_budget
 #include "metrics/policy_value.h"  // for uniform_policy_value
+#include "cluster/policy.h"       // for ClusterPolicy, is_policy_file
 #include "metrics/score_file.h"    // for read_score_file
 #include "metrics/scorers.h"       // for random_scores, true_roi_scores
 
@@ -31,7 +32,8 @@ EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
   s.scores = cfg.get_strings("evaluate.scores");
   if (s.scores.empty())
     throw ConfigError(
-        "evaluate.scores is required: oracle, random, true_roi, a model checkpoint from `dfcl train` (.ckpt), or a "
+        "evaluate.scores is required: oracle, random, true_roi, a model checkpoint from `dfcl train` (.ckpt), a "
+        "cluster policy from `dfcl cluster` (.policy), or a "
         "scores file (.h5 with r_hat and c_hat, N x M float32 in the dataset's row order), or a list of them; pass "
         "--set evaluate.scores=... or --set evaluate.scores=[a.ckpt,b.ckpt]");
   for (size_t k = 0; k < s.scores.size(); ++k)
@@ -81,11 +83,16 @@ EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
 // Checkpoints are loaded once, before any rows are read: what they were trained on decides the default split.
 using Models = std::vector<std::pair<std::string, std::shared_ptr<const train::TrainedModel>>>;
 
-Models load_models(const EvaluateSettings& st) {
+Models load_models(const EvaluateSettings& st, Policies* policies) {
   Models out;
   for (const auto& name : st.scores)
-    if (is_checkpoint(name))
+    if (is_checkpoint(name)) {
       out.emplace_back(name, std::make_shared<const train::TrainedModel>(train::load_trained_model(name)));
+    } else if (cluster::is_policy_file(name)) {
+      auto p = std::make_shared<const cluster::ClusterPolicy>(cluster::ClusterPolicy::load(name));
+      out.emplace_back(name, p->teacher);
+      if (policies) policies->emplace_back(name, p);
+    }
   return out;
 }
 
@@ -185,6 +192,9 @@ Scored Scorer::score(const EvaluatedRows& rows, const EvaluateSettings& st, int 
   } else if (name == "true_roi") {
     need_truth();
     s.table = metrics::true_roi_scores(rows.truth(), threads);
+  } else if (policy) {
+    policy->check_compatible(rows.meta, rows.name);
+    s.table = policy->score(rows.t);
   } else if (model) {
     model->check_compatible(rows.meta, rows.name);
     s.table = train::predict(*model, rows.t);
@@ -195,7 +205,8 @@ Scored Scorer::score(const EvaluatedRows& rows, const EvaluateSettings& st, int 
   return s;
 }
 
-Scorer make_scorer(const std::string& name, const Models& models, const EvaluateSettings& st) {
+Scorer make_scorer(const std::string& name, const Models& models, const EvaluateSettings& st,
+                   const Policies& policies) {
   Scorer s;
   s.name = name;
   if (name == "oracle")
@@ -208,6 +219,8 @@ Scorer make_scorer(const std::string& name, const Models& models, const Evaluate
     s.label = name, s.from_file = true;
   for (const auto& [n, m] : models)
     if (n == name) s.model = m;
+  for (const auto& [n, p] : policies)
+    if (n == name) s.policy = p;
   return s;
 }
 

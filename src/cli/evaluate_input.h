@@ -19,6 +19,10 @@
 #include "solver/scores.h"        // for Scores
 #include "train/trained_model.h"  // for TrainedModel
 
+namespace dfcl::cluster {
+struct ClusterPolicy;
+}
+
 namespace dfcl::cli {
 
 /// The `evaluate` keys (docs/metrics.md §10).
@@ -46,8 +50,11 @@ struct EvaluateSettings {
 };
 
 /// The checkpoints among the scorers, loaded once before any row is read.
+/// Cluster policies (.policy, dfcl cluster) are loaded too: their representation net joins `Models` (it decides the
+/// split as a checkpoint's model does), and the policy itself goes to `policies`.
 using Models = std::vector<std::pair<std::string, std::shared_ptr<const train::TrainedModel>>>;
-Models load_models(const EvaluateSettings& st);
+using Policies = std::vector<std::pair<std::string, std::shared_ptr<const cluster::ClusterPolicy>>>;
+Models load_models(const EvaluateSettings& st, Policies* policies = nullptr);
 
 /// The split to evaluate and its fractions (split: auto, docs/metrics.md §10): a checkpoint's test split, with its
 /// fractions, on data it trained on; all rows otherwise. Warns about partial splits of held-out files and fractions
@@ -77,10 +84,12 @@ struct Scored {
 struct Scorer {
   std::string name, label;
   std::shared_ptr<const train::TrainedModel> model;
-  bool from_file = false;  // a model or a scores file: prediction metrics apply
+  std::shared_ptr<const cluster::ClusterPolicy> policy;  // a cluster policy: its clusters' scores
+  bool from_file = false;  // a model, a policy or a scores file: prediction metrics apply
   Scored score(const EvaluatedRows& rows, const EvaluateSettings& st, int threads) const;
 };
-Scorer make_scorer(const std::string& name, const Models& models, const EvaluateSettings& st);
+Scorer make_scorer(const std::string& name, const Models& models, const EvaluateSettings& st,
+                   const Policies& policies = {});
 
 /// 0.1, 0.25, 0.5 and 0.75 of the costliest arm's mean cost on the rows.
 std::vector<double> default_budgets(const metrics::RctSample& s);

@@ -121,6 +121,18 @@ ValidationResult ValidationSet::evaluate(const model::UpliftNet& net, const at::
                                 step_cost_error_));
   const ScoreMap map{&loss, step_costs_};
   const metrics::ScoreTable scores = predict(net, scaler, rows_, flat, &map);
+  const double loss_value = r.loss;
+  r = evaluate_scores(scores);
+  r.loss = loss_value;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+ValidationResult ValidationSet::evaluate_scores(const metrics::ScoreTable& scores) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  ValidationResult r;
+  r.loss = std::numeric_limits<double>::quiet_NaN();
+  metrics::check_same_shape(scores.view(), rows_.rows, m_, "validation scores");
   metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
   metrics::IpwPath path(scores.view(), s, threads_);
   // lambda per budget: the EOM bisection on these rows (trial), or the model's predicted costs; then what the

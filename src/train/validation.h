@@ -81,6 +81,9 @@ class ValidationSet {
   /// Scores the rows with the net under `flat` (through the loss's decision factors for factor models).
   ValidationResult evaluate(const model::UpliftNet& net, const at::Tensor& flat, const model::InputScaler& scaler,
                             const loss::Loss& loss, const loss::LossContext& ctx) const;
+  /// The decision metrics of given scores for these rows (N x M, in row order); loss is NaN. What evaluate() reports
+  /// after it predicts, and how other scorers (cluster policies, dfcl cluster's K sweep) are judged on the same rows.
+  ValidationResult evaluate_scores(const metrics::ScoreTable& scores) const;
 
  private:
   data::Table rows_;
