@@ -30,8 +30,8 @@ using nlohmann::json;
 int run_cluster(const CommonOptions& o) {
   Config cfg = load_config(o);
   const int threads = apply_runtime(cfg);
-  const train::TrainConfig tc = train::TrainConfig::from(cfg);
   cluster::ClusterConfig cc = cluster::ClusterConfig::from(cfg.sub("cluster"));
+  const train::TrainConfig tc = train::TrainConfig::from(cfg);
   if (o.dump_config) {  // the sections the representation's training reads, for their defaults
     model::UpliftNetConfig::from(cfg.sub("model"), 1, 2);
     loss::make_loss(cfg.sub("loss"));

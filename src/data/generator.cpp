@@ -57,6 +57,8 @@ GeneratorConfig GeneratorConfig::from(const Config& s) {
   c.redemption_base = s.get<double>("redemption_base", c.redemption_base);
   c.logging_strength = s.get<double>("logging_strength", c.logging_strength);
   c.logging_confounding = s.get<double>("logging_confounding", c.logging_confounding);
+  c.label_noise = s.get<double>("label_noise", c.label_noise);
+  c.label_noise_sigma = s.get<double>("label_noise_sigma", c.label_noise_sigma);
   if (!(c.logging_confounding >= 0) || !std::isfinite(c.logging_confounding))
     throw ConfigError(fmt::format("generate.logging_confounding: is {}; use a finite value >= 0 (0 = no hidden "
                                   "confounding)",
@@ -96,6 +98,8 @@ void GeneratorConfig::validate() const {
   if (!(non_diminishing_fraction >= 0 && non_diminishing_fraction <= 1)) bad("non_diminishing_fraction", "must lie in [0, 1]");
   if (!(purchase_rate > 0 && purchase_rate <= 1)) bad("purchase_rate", "must lie in (0, 1]");
   if (!(revenue_noise >= 0)) bad("revenue_noise", "must be >= 0");
+  if (!(label_noise >= 0 && label_noise <= 1)) bad("label_noise", "must lie in [0, 1] (the share of corrupted labels)");
+  if (!(label_noise_sigma >= 0 && label_noise_sigma <= 10)) bad("label_noise_sigma", "must lie in [0, 10]");
   if (!(diminishing_rate > 0)) bad("diminishing_rate", "must be > 0");
   if (!(uplift_scale >= 0)) bad("uplift_scale", "must be >= 0");
 }
@@ -130,11 +134,23 @@ Meta Generator::meta() const {
   return m;
 }
 
+namespace {
+constexpr uint64_t kLabelNoiseStream = 0x6c6e6f697365ull;  // "lnoise"
+}  // namespace
+
 void Generator::fill(int64_t begin, int64_t count, Table& out, int threads) const {
   out.reset(meta(), count);
   constexpr int64_t kBlock = 4096;
   parallel_for((count + kBlock - 1) / kBlock, resolve_threads(threads), [&](int64_t b) {
-    for (int64_t j = b * kBlock, e = std::min(count, (b + 1) * kBlock); j < e; ++j) family_->row(cfg_.first_row + begin + j, out, j);
+    for (int64_t j = b * kBlock, e = std::min(count, (b + 1) * kBlock); j < e; ++j) {
+      const int64_t i = cfg_.first_row + begin + j;
+      family_->row(i, out, j);
+      if (cfg_.label_noise > 0) {  // its own stream: the rows' other draws stay as they were
+        Rng r(cfg_.seed, kLabelNoiseStream, uint64_t(i));
+        const double s = cfg_.label_noise_sigma;
+        if (r.uniform() < cfg_.label_noise) out.revenue[size_t(j)] *= float(std::exp(s * r.normal() - 0.5 * s * s));
+      }
+    }
   });
 }
 

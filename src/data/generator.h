@@ -39,6 +39,11 @@ struct GeneratorConfig {
   // revenue by exp(0.5 z - 0.125) and enters the logging policy's index as zeta z, so the log's arm-wise means given x
   // are biased (not only its covariate mix). 0 (the default) draws nothing extra: the rows stay as they were.
   double logging_confounding = 0;
+  // Label noise (both families): a share `label_noise` of rows get a corrupted revenue label, their observed revenue
+  // times exp(s z - s^2 / 2), z ~ N(0, 1), s = label_noise_sigma: unbiased in mean, much heavier tailed. The true tables
+  // are untouched, so oracle regret still measures decisions against the truth. 0 (the default) draws nothing.
+  double label_noise = 0;
+  double label_noise_sigma = 2.5;
   uint64_t seed = 42;
   // The population index of the file's first row: rows first_row, first_row + 1, ... are the same population's users
   // after the first first_row (the seed fixes the population; a row is a function of (seed, index)). Fresh users for

@@ -281,3 +281,35 @@ TEST(GeneratorRetail, FamilyKeysAreChecked) {
   EXPECT_DOUBLE_EQ(c.uplift_scale, 1.5);
   EXPECT_EQ(Generator(c).meta().arm_names, (std::vector<std::string>{"no_coupon", "coupon_1", "coupon_3"}));
 }
+
+// label_noise: exactly the drawn share of revenue labels changes (by the mean-one log-normal factor), nothing else does,
+// and the labels stay unbiased for the truth (the factor has mean 1: checked on the corrupted rows' log factor).
+TEST(Generator, LabelNoiseCorruptsTheDrawnShareOfRevenueLabelsOnly) {
+  data::GeneratorConfig clean = test::small_config(200000, 0, 6, 3), noisy = clean;
+  noisy.label_noise = 0.3, noisy.label_noise_sigma = 1.0;
+  Table a, b;
+  Generator(clean).fill(0, 200000, a, 2);
+  Generator(noisy).fill(0, 200000, b, 2);
+  double changed = 0, positive = 0, log_sum = 0, log_sq = 0;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    ASSERT_EQ(a.treatment[i], b.treatment[i]);
+    ASSERT_EQ(a.cost[i], b.cost[i]);
+    ASSERT_EQ(a.true_revenue[i * 3 + 1], b.true_revenue[i * 3 + 1]);
+    if (a.revenue[i] > 0) {
+      positive += 1;
+      if (a.revenue[i] != b.revenue[i]) {
+        changed += 1;
+        const double l = std::log(double(b.revenue[i]) / a.revenue[i]);
+        log_sum += l, log_sq += l * l;
+      }
+    }
+  }
+  const double share = changed / positive, se = std::sqrt(0.3 * 0.7 / positive);
+  EXPECT_NEAR(share, 0.3, 5 * se);
+  // log factor ~ N(-s^2/2, s^2) with s = 1: mean -0.5, variance 1 (so E[factor] = 1)
+  const double mean = log_sum / changed, var = log_sq / changed - mean * mean;
+  EXPECT_NEAR(mean, -0.5, 5 / std::sqrt(changed));
+  EXPECT_NEAR(var, 1.0, 0.05);
+  noisy.label_noise = 1.5;
+  EXPECT_THROW(noisy.validate(), ConfigError);
+}
