@@ -143,7 +143,7 @@ case_ 10 "metrics around 1e300" 1 "column .y. has [0-9.e+]+ at row [0-9]+ \([0-9
 case_ 10 "CUPAC with a feature that separates the arms" 0 "differs between the arms by z = [-0-9.e+]+.*the feature 'leak' differs most" -- "$dfcl" -q abtest "${AB[@]}" \
   --set abtest.features=[x,leak]
 # 11. the command line
-case_ 11 "unknown command" 2 "unknown command 'cluster'; the commands are" -- "$dfcl" cluster
+case_ 11 "unknown command" 2 "unknown command 'deploy'; the commands are" -- "$dfcl" deploy
 case_ 11 "--dump-config without -c" 0 "batch_size: 4096" -- "$dfcl" train --dump-config
 case_ 11 "--from without --resume" 2 "only --resume does" -- "$dfcl" -q train --from e/last.ckpt
 case_ 11 "resuming a finished run" 2 "nothing is left to train and nothing is written" -- "$dfcl" -q train --resume --from e/last.ckpt
