@@ -23,6 +23,23 @@ ORDER = ["tsm_sl", "tsm_sl_eom", "dhcl", "dfcl_pl", "dfcl_mer", "dfcl_ifd", "dfc
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def splice_section(tag, body, discussion):
+    """Writes `body` (lines) plus the hand-written `discussion` file (beside this script) between the markers
+    <!-- TAG:begin --> and <!-- TAG:end --> of docs/results.md, appending them the first time."""
+    path = os.path.join(ROOT, "docs", "results.md")
+    lines = [f"<!-- {tag}:begin -->"] + body
+    extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), discussion)
+    if os.path.exists(extra):
+        lines += [open(extra).read().rstrip(), ""]
+    lines.append(f"<!-- {tag}:end -->")
+    text = open(path).read()
+    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+    a, b = text.find(begin), text.find(end)
+    new = "\n".join(lines)
+    text = text[:a] + new + text[b + len(end):] if a >= 0 and b > a else text.rstrip() + "\n\n" + new + "\n"
+    open(path, "w").write(text)
+
+
 def ci(values):
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:

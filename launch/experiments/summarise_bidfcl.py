@@ -12,7 +12,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from summarise import ROOT, ci, fmt, load_regime  # noqa: E402
+from summarise import ci, fmt, load_regime, splice_section  # noqa: E402
 
 NAMES = {
     "tsm_trial": "TSM-SL, trial", "tsm_log": "TSM-SL, log", "tsm_both": "TSM-SL, trial + log",
@@ -102,7 +102,7 @@ def section(out, regime, seeds):
 
 def main():
     out, seeds = sys.argv[1], int(sys.argv[2])
-    body = ["<!-- bidfcl:begin -->", "## Bi-DFCL: a trial and a selection-biased log (issue 15)", "",
+    body = ["## Bi-DFCL: a trial and a selection-biased log (issue 15)", "",
             "`launch/experiments/bidfcl.sh` (then `launch/experiments/summarise_bidfcl.py`): the marketing family, a "
             "50k-row trial and a 500k-row log from the generator's confounded logging policy, the criteo preset for every "
             "net, split 80/10/10 by row. Per seed (data and training seed together): TSM-SL on the trial (10 epochs), on "
@@ -112,16 +112,7 @@ def main():
             "DFCL losses, by validation EOM. Mean ± 95% CI over seeds (Student's t); Δ paired per seed.", ""]
     for regime in REGIMES:
         body += section(out, regime, seeds)
-    discussion = os.path.join(os.path.dirname(os.path.abspath(__file__)), "discussion_bidfcl.md")
-    if os.path.exists(discussion):
-        body += [open(discussion).read().rstrip(), ""]
-    body.append("<!-- bidfcl:end -->")
-    path = os.path.join(ROOT, "docs", "results.md")
-    text = open(path).read()
-    a, b = text.find("<!-- bidfcl:begin -->"), text.find("<!-- bidfcl:end -->")
-    new = "\n".join(body)
-    text = text[:a] + new + text[b + len("<!-- bidfcl:end -->"):] if a >= 0 and b > a else text.rstrip() + "\n\n" + new + "\n"
-    open(path, "w").write(text)
+    splice_section("bidfcl", body, "discussion_bidfcl.md")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from summarise import ROOT, ci, fmt  # noqa: E402
+from summarise import ci, fmt, splice_section  # noqa: E402
 
 NAMES = {"tsm_sl": "TSM-SL + MCKP", "dfcl_ifd": "DFCL-IFD", "cluster": "Cluster, distilled (as deployed)",
          "cluster_teacher": "Cluster, teacher-served", "k1": "K = 1 floor (one arm for everyone)"}
@@ -154,7 +154,7 @@ def hillstrom(out, seeds):
 def main():
     out, seeds = sys.argv[1], int(sys.argv[2])
     noises = os.environ.get("NOISES", "0 0.1 0.3").split()
-    body = ["<!-- robustness:begin -->", "## Cluster allocation under label noise (issue 17)", "",
+    body = ["## Cluster allocation under label noise (issue 17)", "",
             "`launch/experiments/robustness.sh` (then `launch/experiments/summarise_robustness.py`): the marketing "
             "family with 100k trial rows (20k train, 5k validation, 75k test), 5 arms, and a share of revenue labels "
             "corrupted (`generate.label_noise`: each corrupted label times a mean-one log-normal factor of σ = 2.5; the "
@@ -166,16 +166,7 @@ def main():
             "(the development container).", ""]
     body += ["### Synthetic, label noise 0%, 10%, 30%", ""] + noise_table(out, seeds, noises)
     body += ["### Hillstrom (real, 3 arms)", ""] + hillstrom(out, seeds)
-    discussion = os.path.join(os.path.dirname(os.path.abspath(__file__)), "discussion_robustness.md")
-    if os.path.exists(discussion):
-        body += [open(discussion).read().rstrip(), ""]
-    body.append("<!-- robustness:end -->")
-    path = os.path.join(ROOT, "docs", "results.md")
-    text = open(path).read()
-    a, b = text.find("<!-- robustness:begin -->"), text.find("<!-- robustness:end -->")
-    new = "\n".join(body)
-    text = text[:a] + new + text[b + len("<!-- robustness:end -->"):] if a >= 0 and b > a else text.rstrip() + "\n\n" + new + "\n"
-    open(path, "w").write(text)
+    splice_section("robustness", body, "discussion_robustness.md")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,8 @@
 #include "cluster/fit.h"              // for ClusterConfig, fit_policy
 #include "core/error.h"               // for ConfigError
 #include "core/log.h"                 // for log::info
-#include "data/generator.h"           // for GeneratorConfig
 #include "data/source.h"              // for open_sources
 #include "dist/communicator.h"        // for make_communicator, CommOptions
-#include "dist/reducer.h"             // for ReducerOptions
-#include "loss/loss.h"                // for make_loss
-#include "model/uplift_net_config.h"  // for UpliftNetConfig
-#include "train/lr_schedule.h"        // for LrSchedule
-#include "train/optimizer.h"          // for OptimizerConfig
 #include "train/trained_model.h"      // for load_trained_model
 #include "train/trainer.h"            // for Trainer
 
@@ -32,15 +26,7 @@ int run_cluster(const CommonOptions& o) {
   const int threads = apply_runtime(cfg);
   cluster::ClusterConfig cc = cluster::ClusterConfig::from(cfg.sub("cluster"));
   const train::TrainConfig tc = train::TrainConfig::from(cfg);
-  if (o.dump_config) {  // the sections the representation's training reads, for their defaults
-    model::UpliftNetConfig::from(cfg.sub("model"), 1, 2);
-    loss::make_loss(cfg.sub("loss"));
-    train::OptimizerConfig::from(cfg.sub("optimizer"));
-    train::LrSchedule::from(cfg.sub("schedule"));
-    dist::CommOptions::from(cfg);
-    dist::ReducerOptions::from(cfg);
-    if (tc.generate) data::GeneratorConfig::from(cfg.sub("generate"));
-  }
+  if (o.dump_config) read_training_sections(cfg, tc.generate);  // the representation's training sections too
   if (dumped(cfg, o)) return 0;
   if (!tc.generate) cfg.mark_used("generate");
   if (cc.output.empty()) cc.output = tc.output + "/cluster.policy";

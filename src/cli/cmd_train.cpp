@@ -50,13 +50,7 @@ int run_train(TrainOptions& o) {
   const int threads = apply_runtime(cfg);
   const train::TrainConfig tc = train::TrainConfig::from(cfg);  // config errors before any I/O
   if (o.common.dump_config) {  // the sections the Trainer reads once it knows the data, read here for their defaults
-    model::UpliftNetConfig::from(cfg.sub("model"), 1, 2);
-    loss::make_loss(cfg.sub("loss"));
-    train::OptimizerConfig::from(cfg.sub("optimizer"));
-    train::LrSchedule::from(cfg.sub("schedule"));
-    dist::CommOptions::from(cfg);
-    dist::ReducerOptions::from(cfg);
-    if (tc.generate) data::GeneratorConfig::from(cfg.sub("generate"));
+    read_training_sections(cfg, tc.generate);
     if (cfg.has("bilevel")) bilevel::BilevelConfig::from(cfg.sub("bilevel"), cfg.get<double>("optimizer.lr", 1e-3));
   }
   if (dumped(cfg, o.common)) return 0;

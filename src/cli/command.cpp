@@ -13,6 +13,12 @@
 #include "core/progress.h"  // for Progress
 #include "data/generator.h"  // for Generator
 #include "data/source.h"     // for MemorySource
+#include "dist/communicator.h"        // for CommOptions
+#include "dist/reducer.h"             // for ReducerOptions
+#include "loss/loss.h"                // for make_loss
+#include "model/uplift_net_config.h"  // for UpliftNetConfig
+#include "train/lr_schedule.h"        // for LrSchedule
+#include "train/optimizer.h"          // for OptimizerConfig
 #include "core/log.h"      // for log::info
 #include "core/threads.h"  // for configure_torch_threads
 
@@ -26,6 +32,16 @@ std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads
   bar.advance(gen.rows());
   bar.finish();
   return std::make_unique<data::MemorySource>(gen.meta(), std::move(t));
+}
+
+void read_training_sections(const Config& cfg, bool generate) {
+  model::UpliftNetConfig::from(cfg.sub("model"), 1, 2);
+  loss::make_loss(cfg.sub("loss"));
+  train::OptimizerConfig::from(cfg.sub("optimizer"));
+  train::LrSchedule::from(cfg.sub("schedule"));
+  dist::CommOptions::from(cfg);
+  dist::ReducerOptions::from(cfg);
+  if (generate) data::GeneratorConfig::from(cfg.sub("generate"));
 }
 
 std::vector<Command>& registry() {

@@ -36,6 +36,9 @@ std::unique_ptr<Config>& dumping();
 int apply_runtime(const Config& cfg);
 /// The population of the `generate` section, built in memory (what a GPU host without HDF5 trains on).
 std::unique_ptr<data::RowSource> generated_source(const Config& cfg, int threads);
+/// With --dump-config: reads the sections a training run reads once it knows the data (model, loss, optimizer,
+/// schedule, dist, and generate when `generate`), so their defaults are dumped too.
+void read_training_sections(const Config& cfg, bool generate);
 /// Writes the result JSON to --json FILE, or to stdout.
 void emit_json(const nlohmann::json& result, const CommonOptions& o);
 
