@@ -207,14 +207,22 @@ KMeansResult kmeans(const at::Tensor& x, const std::vector<int64_t>& gid, const 
   res.fitted_rows = int64_t(comm.allreduce_value(double(srows.size())));
   if (res.fitted_rows < k)  // an unlucky small sample: fit on every row instead
     return kmeans(x, gid, [&] { KMeansOptions o = opt; o.sample = 0; return o; }(), comm);
-  const int64_t pool_target = opt.seed_pool > 0 ? opt.seed_pool : std::max<int64_t>(10000, 20 * int64_t(k));
-  const double pool_frac = double(pool_target) / double(res.fitted_rows);
-  std::vector<int64_t> pool_rows;
-  for (size_t i = 0; i < srows.size(); ++i)
-    if (pool_frac >= 1 || draw(opt.seed, kPoolStream, sgid[i]) < pool_frac) pool_rows.push_back(srows[i]);
-  at::Tensor pool = gather_pool(x, gid, pool_rows, d, comm);
-  if (pool.size(0) < k) pool = gather_pool(x, gid, srows, d, comm);  // fewer pooled rows than clusters: pool all
-  at::Tensor c = seed_plus_plus(pool, k, opt.seed);
+  at::Tensor c;
+  if (opt.init.defined()) {
+    if (opt.init.dim() != 2 || opt.init.size(0) != k || opt.init.size(1) != d)
+      throw DataError(fmt::format("kmeans: the initial centroids are {} x {}; need k x d = {} x {}", opt.init.size(0),
+                                  opt.init.dim() > 1 ? opt.init.size(1) : 0, k, d));
+    c = opt.init.to(at::kDouble).contiguous().clone();
+  } else {
+    const int64_t pool_target = opt.seed_pool > 0 ? opt.seed_pool : std::max<int64_t>(10000, 20 * int64_t(k));
+    const double pool_frac = double(pool_target) / double(res.fitted_rows);
+    std::vector<int64_t> pool_rows;
+    for (size_t i = 0; i < srows.size(); ++i)
+      if (pool_frac >= 1 || draw(opt.seed, kPoolStream, sgid[i]) < pool_frac) pool_rows.push_back(srows[i]);
+    at::Tensor pool = gather_pool(x, gid, pool_rows, d, comm);
+    if (pool.size(0) < k) pool = gather_pool(x, gid, srows, d, comm);  // fewer pooled rows than clusters: pool all
+    c = seed_plus_plus(pool, k, opt.seed);
+  }
 
   const double mean_sq = comm.allreduce_value((xs * xs).sum().item<double>()) / double(res.fitted_rows);
   const double tol = opt.tol * std::max(mean_sq, 1e-300);

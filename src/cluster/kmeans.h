@@ -26,6 +26,8 @@ struct KMeansOptions {
   bool minibatch = false;      // Sculley's mini-batch updates instead of Lloyd's full passes
   int64_t batch = 65536;       // mini-batch rows (over all ranks, in expectation)
   uint64_t seed = 1;
+  /// Warm start: these k x d centroids instead of k-means++ (the same on every rank); undefined = k-means++.
+  at::Tensor init;
   /// Throws ConfigError naming `cluster.kmeans.<key>` for a bad value.
   void validate() const;
 };

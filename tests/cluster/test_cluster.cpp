@@ -129,6 +129,37 @@ TEST(KMeans, TwoRanksEqualOneRank) {
   }
 }
 
+TEST(KMeans, AnEmptyClusterIsReseededWithTheFarthestPoint) {
+  // Three separated clusters; a warm start with two centres on clusters 0 and 1 and the third far from every row:
+  // the third gets no row, is moved to the sample point farthest from its centroid (in cluster 2), and the fit then
+  // recovers all three. On 2 thread ranks the same.
+  Rng g(17, 1);
+  const double centre[3][2] = {{0, 0}, {20, 0}, {0, 20}};
+  at::Tensor x = torch::empty({1500, 2}, torch::kFloat);
+  std::vector<int32_t> truth;
+  for (int64_t i = 0; i < 1500; ++i) {
+    const int c = int(i % 3);
+    truth.push_back(c);
+    x[i][0] = float(centre[c][0] + g.normal()), x[i][1] = float(centre[c][1] + g.normal());
+  }
+  cluster::KMeansOptions o;
+  o.k = 3;
+  o.init = torch::tensor({0.0, 0.0, 20.0, 0.0, 1e4, 1e4}, torch::kDouble).view({3, 2});
+  auto comm = dist::make_local_communicator();
+  const cluster::KMeansResult r = cluster::kmeans(x, iota_ids(1500), o, *comm);
+  EXPECT_EQ(r.reseeded, 1);
+  EXPECT_TRUE(r.converged);
+  EXPECT_GE(cluster::adjusted_rand_index(r.label, truth), 0.99);
+  EXPECT_LT((r.centroids[2] - torch::tensor({0.0, 20.0}, torch::kDouble)).abs().max().item<double>(), 0.3);
+  std::vector<cluster::KMeansResult> parts(2);
+  ASSERT_TRUE(run_ok(2, [&](dist::Communicator& c) {
+    parts[size_t(c.rank())] = cluster::kmeans(x.narrow(0, c.rank() * 700, c.rank() ? 800 : 700),
+                                              iota_ids(c.rank() ? 800 : 700, c.rank() * 700), o, c);
+  }));
+  EXPECT_EQ(parts[1].reseeded, 1);
+  EXPECT_LT((parts[1].centroids - r.centroids).abs().max().item<double>(), 1e-9);
+}
+
 TEST(KMeans, MoreClustersThanRowsIsAClearError) {
   auto comm = dist::make_local_communicator();
   cluster::KMeansOptions o;
