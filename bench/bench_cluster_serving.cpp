@@ -43,7 +43,7 @@ const Fixture& fixture(int k) {
   const at::Tensor h = cluster::hidden_representation(*tm->net, tm->scaler, f->rows, cluster::RepLayers::kConcat);
   auto comm = dist::make_local_communicator();
   p.rep_scaler = cluster::RepScaler::fit(h, *comm);
-  p.centroids = p.rep_scaler.apply(h).narrow(0, 0, k).clone();
+  p.centroids = p.rep_scaler.apply(h).narrow(0, 0, k).to(at::kDouble);
   p.scores.k = k, p.scores.m = kM;
   p.scores.revenue.assign(size_t(k * kM), 1.0), p.scores.cost = p.scores.revenue;
   p.student = cluster::Student(kF, k, {64, 64}, 1);

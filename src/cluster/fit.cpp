@@ -104,14 +104,17 @@ json fit_policy(const ClusterConfig& cc, const train::TrainConfig& tc, std::shar
   check_representation_net(*rep->net, rep->origin);
   rep->check_compatible(src.meta(), src.name());
   // The trial's training rows; each rank clusters a contiguous share of them (global id = position).
-  const data::Table all = data::read_rct_rows(src, tc.split, data::Split::kTrain,
-                                              cc.max_rows > 0 ? cc.max_rows : int64_t(1) << 62, "dfcl cluster");
   const int m = src.meta().num_arms;
-  const int64_t n = all.rows, W = comm.size(), r = comm.rank();
-  const int64_t lo = n * r / W, hi = n * (r + 1) / W;
+  const int64_t W = comm.size(), r = comm.rank();
+  int64_t n = 0, lo = 0, hi = 0;
   data::Table rows;
-  rows.reset(src.meta(), hi - lo);
-  rows.copy_rows(0, all, lo, hi - lo);
+  {  // every rank reads the split's trial rows and keeps its contiguous share
+    const data::Table all = data::read_rct_rows(src, tc.split, data::Split::kTrain,
+                                                cc.max_rows > 0 ? cc.max_rows : int64_t(1) << 62, "dfcl cluster");
+    n = all.rows, lo = n * r / W, hi = n * (r + 1) / W;
+    rows.reset(src.meta(), hi - lo);
+    rows.copy_rows(0, all, lo, hi - lo);
+  }
   std::vector<int64_t> gid(static_cast<size_t>(hi - lo));
   for (int64_t i = lo; i < hi; ++i) gid[size_t(i - lo)] = i;
   std::vector<int32_t> arm(rows.treatment.begin(), rows.treatment.end());

@@ -86,7 +86,8 @@ at::Tensor RepScaler::apply(const at::Tensor& h) const {
   const int64_t d = int64_t(mean.size());
   const at::Tensor m = torch::from_blob(const_cast<double*>(mean.data()), {d}, torch::kDouble);
   const at::Tensor s = torch::from_blob(const_cast<double*>(sd.data()), {d}, torch::kDouble);
-  return (h.to(at::kDouble) - m) / s;
+  // In double, returned in h's dtype: a float32 representation of tens of millions of rows stays float32.
+  return ((h.to(at::kDouble) - m) / s).to(h.scalar_type());
 }
 
 }  // namespace dfcl::cluster

@@ -42,7 +42,7 @@ struct RepScaler {
   std::vector<double> mean, sd;
   /// Moments over every rank's rows of `h` (n_local x d).
   static RepScaler fit(const at::Tensor& h, dist::Communicator& comm);
-  /// h standardised, float64.
+  /// h standardised (computed in float64, returned in h's dtype).
   at::Tensor apply(const at::Tensor& h) const;
 };
 
