@@ -34,18 +34,6 @@ std::vector<double> centroid_d2(const at::Tensor& c) {
   return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
 }
 
-metrics::ScoreTable scores_of(const std::vector<int32_t>& label, const GroupScores& g) {
-  metrics::ScoreTable t;
-  t.n = int64_t(label.size()), t.m = g.m;
-  t.r.resize(size_t(t.n) * size_t(t.m)), t.c.resize(t.r.size());
-  for (size_t i = 0; i < label.size(); ++i)
-    for (int j = 0; j < g.m; ++j) {
-      t.r[i * size_t(g.m) + size_t(j)] = float(g.revenue[size_t(label[i]) * size_t(g.m) + size_t(j)]);
-      t.c[i * size_t(g.m) + size_t(j)] = float(g.cost[size_t(label[i]) * size_t(g.m) + size_t(j)]);
-    }
-  return t;
-}
-
 }  // namespace
 
 ClusterConfig ClusterConfig::from(const Config& c) {
@@ -148,7 +136,7 @@ json fit_policy(const ClusterConfig& cc, const train::TrainConfig& tc, std::shar
     KMeansResult fit = kmeans(h, gid, ko, comm);
     GroupStats st = group_stats(fit.label, arm, rows.revenue.data(), rows.cost.data(), k, m, comm);
     GroupScores gs = group_scores(st, cc.cells, centroid_d2(fit.centroids));
-    const train::ValidationResult v = val.evaluate_scores(scores_of(nearest(hv, fit.centroids), gs));
+    const train::ValidationResult v = val.evaluate_scores(cluster_scores(nearest(hv, fit.centroids), gs));
     const double value = v.select(tc.validation.metric);
     const bool better = best_k < 0 || (tc.validation.higher_is_better() ? value > best_value : value < best_value);
     json e = {{"k", k},

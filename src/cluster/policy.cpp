@@ -52,18 +52,19 @@ std::vector<int32_t> ClusterPolicy::assign(const data::Table& rows) const {
   return student.predict(b.x);
 }
 
-metrics::ScoreTable ClusterPolicy::score(const data::Table& rows) const {
-  const std::vector<int32_t> k = assign(rows);
+metrics::ScoreTable cluster_scores(const std::vector<int32_t>& label, const GroupScores& g) {
   metrics::ScoreTable t;
-  t.n = rows.rows, t.m = arms();
+  t.n = int64_t(label.size()), t.m = g.m;
   t.r.resize(size_t(t.n) * size_t(t.m)), t.c.resize(t.r.size());
-  for (int64_t i = 0; i < t.n; ++i)
-    for (int j = 0; j < t.m; ++j) {
-      const size_t at = size_t(k[size_t(i)]) * size_t(t.m) + size_t(j), to = size_t(i) * size_t(t.m) + size_t(j);
-      t.r[to] = float(scores.revenue[at]), t.c[to] = float(scores.cost[at]);
+  for (size_t i = 0; i < label.size(); ++i)
+    for (int j = 0; j < g.m; ++j) {
+      const size_t from = size_t(label[i]) * size_t(g.m) + size_t(j), to = i * size_t(g.m) + size_t(j);
+      t.r[to] = float(g.revenue[from]), t.c[to] = float(g.cost[from]);
     }
   return t;
 }
+
+metrics::ScoreTable ClusterPolicy::score(const data::Table& rows) const { return cluster_scores(assign(rows), scores); }
 
 void ClusterPolicy::check_compatible(const data::Meta& meta, const std::string& where) const {
   teacher->check_compatible(meta, where);  // features and arms, names of the features

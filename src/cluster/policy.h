@@ -69,6 +69,9 @@ struct ClusterPolicy {
   static ClusterPolicy load(const std::string& path);
 };
 
+/// Per-user scores (N x M) of users in clusters `label`: each row is its cluster's revenue and cost.
+metrics::ScoreTable cluster_scores(const std::vector<int32_t>& label, const GroupScores& g);
+
 /// True for paths ending in ".policy" (what dfcl cluster writes).
 bool is_policy_file(const std::string& path);
 
