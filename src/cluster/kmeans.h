@@ -20,7 +20,7 @@ namespace dfcl::cluster {
 struct KMeansOptions {
   int k = 50;
   int max_iter = 100;          // Lloyd iterations (or mini-batch iterations)
-  double tol = 1e-6;           // stop when no centroid moves by more than tol * (mean squared norm of the data)
+  double tol = 1e-6;           // stop when no centroid's squared move exceeds tol * (the rows' mean squared norm)
   int64_t sample = 1000000;    // rows (over all ranks, in expectation) the centroids are fitted on; 0 = all rows
   int64_t seed_pool = 0;       // rows pooled on every rank for k-means++ seeding; 0 = max(10000, 20 k)
   bool minibatch = false;      // Sculley's mini-batch updates instead of Lloyd's full passes
