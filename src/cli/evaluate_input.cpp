@@ -1,4 +1,4 @@
-// \brief `dfcl evaluate`'s input: keys, checkpoints, the default split, the evaluated rows, the scorers.
+// \brief `dfcl evaluate`'s input: keys and the evaluated rows.
 #include "cli/evaluate_input.h"
 
 #include <fmt/format.h>  // for fmt::format
@@ -11,14 +11,8 @@
 #include "core/log.h"              // for log::info, log::warn
 #include "metrics/eom.h"           // for check_budget
 #include "metrics/policy_value.h"  // for uniform_policy_value
-#include "cluster/policy.h"       // for ClusterPolicy, is_policy_file
-#include "metrics/score_file.h"    // for read_score_file
-#include "metrics/scorers.h"       // for random_scores, true_roi_scores
 
 namespace dfcl::cli {
-namespace {
-bool is_checkpoint(const std::string& s) { return s.size() > 5 && s.compare(s.size() - 5, 5, ".ckpt") == 0; }
-}  // namespace
 
 EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
   EvaluateSettings s;
@@ -53,8 +47,9 @@ EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
   s.split_spec.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.split_seed", 0));
   s.calibration_name = cfg.get<std::string>("evaluate.budget_calibration", "auto");
   s.calibration = metrics::parse_budget_calibration(s.calibration_name, true, "evaluate.budget_calibration");
-  s.calibration_split_name = cfg.get<std::string>("evaluate.calibration_split", "evaluated");
-  if (s.calibration_split_name != "evaluated") data::parse_split(s.calibration_split_name);  // checks the name
+  s.calibration_split_name = cfg.get<std::string>("evaluate.calibration_split", "auto");
+  if (s.calibration_split_name != "evaluated" && s.calibration_split_name != "auto")
+    data::parse_split(s.calibration_split_name);  // checks the name
   const std::string prop = cfg.get<std::string>("evaluate.propensity", "empirical");
   if (prop != "empirical" && prop != "design")
     throw ConfigError(
@@ -73,73 +68,12 @@ EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
     throw ConfigError(fmt::format("evaluate.level is {}; a confidence level lies in (0, 1), e.g. 0.95", s.boot.level));
   s.boot.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.seed", 0));
   s.boot.threads = threads;
-  s.reference = cfg.get<std::string>("evaluate.reference", "random");
+  s.reference = cfg.get<std::string>("evaluate.reference", "");
+  s.estimator = train::EstimatorSettings::from(cfg, "evaluate.estimator", metrics::EstimatorKind::kIpw);
   s.plot = cfg.get<std::string>("evaluate.plot", "cost_curve.svg");
   s.curve_points = cfg.get<int64_t>("evaluate.curve_points", 400);
   if (s.curve_points < 2) throw ConfigError("evaluate.curve_points must be >= 2");
   return s;
-}
-
-// Checkpoints are loaded once, before any rows are read: what they were trained on decides the default split.
-using Models = std::vector<std::pair<std::string, std::shared_ptr<const train::TrainedModel>>>;
-
-Models load_models(const EvaluateSettings& st, Policies* policies) {
-  Models out;
-  for (const auto& name : st.scores)
-    if (is_checkpoint(name)) {
-      out.emplace_back(name, std::make_shared<const train::TrainedModel>(train::load_trained_model(name)));
-    } else if (cluster::is_policy_file(name)) {
-      auto p = std::make_shared<const cluster::ClusterPolicy>(cluster::ClusterPolicy::load(name));
-      out.emplace_back(name, p->teacher);
-      if (policies) policies->emplace_back(name, p);
-    }
-  return out;
-}
-
-// The split to evaluate and its fractions. With split: auto, a dataset one of the checkpoints trained on is read in its
-// test split (the checkpoint's fractions and seed), and any other dataset whole: a file the models never saw.
-void resolve_split(EvaluateSettings& st, const Models& models) {
-  const train::TrainedModel* trained = nullptr;  // a checkpoint that trained on one of the evaluated files
-  for (const auto& [name, m] : models)
-    if (!st.generate && data::shares_file(st.data, m->train_files)) {
-      if (trained && (trained->split.train != m->split.train || trained->split.validation != m->split.validation ||
-                      trained->split.seed != m->split.seed))
-        throw ConfigError(
-            fmt::format("{} and {} trained on {} with different train.split_fractions / split_seed, so "
-                        "no test split is held out from both; evaluate them separately",
-                        trained->origin, name, fmt::join(st.data, ", ")));
-      trained = m.get();
-    }
-  if (trained && !st.split_spec_given) {
-    st.split_spec = trained->split;
-  } else if (trained &&
-             (trained->split.train != st.split_spec.train || trained->split.validation != st.split_spec.validation ||
-              trained->split.seed != st.split_spec.seed)) {
-    log::warn(
-        "evaluate.split_fractions / split_seed ({}, {}; seed {}) differ from those {} was trained with ({}, {}; "
-        "seed {}): the evaluated rows may include its training rows. Leave them out to use the checkpoint's",
-        st.split_spec.train, st.split_spec.validation, st.split_spec.seed, trained->origin, trained->split.train,
-        trained->split.validation, trained->split.seed);
-  }
-  if (st.split_name == "auto") {
-    st.split = trained ? data::Split::kTest : data::Split::kAll;
-    log::info("evaluate.split = auto: {}",
-              trained ? fmt::format("the test split ({:.0f}% of the rows), because {} "
-                                    "trained on this data",
-                                    100 * st.split_spec.fraction(data::Split::kTest), trained->origin)
-                      : std::string("all rows: no checkpoint scored here trained on them"));
-  } else if (!trained && st.split != data::Split::kAll && !models.empty()) {
-    log::warn(
-        "evaluate.split = {} scores only {:.0f}% of the rows of {}, although no checkpoint here trained on them; "
-        "evaluate.split=auto (or all) scores every row",
-        st.split_name, 100 * st.split_spec.fraction(st.split), fmt::join(st.data, ", "));
-  }
-  if (trained && (st.calibration_split_name == "all" || st.calibration_split_name == "train"))
-    log::warn("evaluate.calibration_split = {} includes the rows {} trained on: the IPW spend of a model's decisions "
-              "on rows whose outcomes it fit is biased. Calibrate on held-out rows (evaluated, the default, or held_out)",
-              st.calibration_split_name, trained->origin);
-  if (trained && st.split == data::Split::kTrain)
-    log::warn("evaluate.split = train: these are {}'s training rows; its numbers here are optimistic", trained->origin);
 }
 
 EvaluatedRows read_rows(data::RowSource& src, const EvaluateSettings& st, data::Split split) {
@@ -168,59 +102,6 @@ metrics::RctSample make_sample(const EvaluatedRows& rows, bool design) {
     s.empirical = true;
   }
   metrics::validate(s, rows.name);
-  return s;
-}
-
-Scored Scorer::score(const EvaluatedRows& rows, const EvaluateSettings& st, int threads) const {
-  Scored s;
-  const int64_t n = rows.n();
-  const int m = rows.meta.num_arms;
-  auto need_truth = [&] {
-    if (!rows.has_truth())
-      throw DataError(
-          fmt::format("evaluate.scores = {} needs the true tables (true_revenue, true_cost), which only "
-                      "synthetic data has; {} has none: give a scores file instead",
-                      name, rows.name));
-  };
-  if (name == "oracle") {
-    need_truth();
-    s.view = rows.truth();
-    return s;
-  }
-  if (name == "random") {
-    s.table = metrics::random_scores(n, m, st.boot.seed, threads);
-  } else if (name == "true_roi") {
-    need_truth();
-    s.table = metrics::true_roi_scores(rows.truth(), threads);
-  } else if (policy) {
-    policy->check_compatible(rows.meta, rows.name);
-    s.table = policy->score(rows.t);
-  } else if (model) {
-    model->check_compatible(rows.meta, rows.name);
-    s.table = train::predict(*model, rows.t);
-  } else {
-    s.table = metrics::read_score_file(name, rows.t.row_id, rows.meta.num_rows, m);
-  }
-  s.view = s.table.view();
-  return s;
-}
-
-Scorer make_scorer(const std::string& name, const Models& models, const EvaluateSettings& st,
-                   const Policies& policies) {
-  Scorer s;
-  s.name = name;
-  if (name == "oracle")
-    s.label = "oracle (true tables)";
-  else if (name == "random")
-    s.label = fmt::format("random (seed {})", st.boot.seed);
-  else if (name == "true_roi")
-    s.label = "true ROI ranking";
-  else
-    s.label = name, s.from_file = true;
-  for (const auto& [n, m] : models)
-    if (n == name) s.model = m;
-  for (const auto& [n, p] : policies)
-    if (n == name) s.policy = p;
   return s;
 }
 

@@ -117,35 +117,42 @@ TrialCalibration trial_calibrate(const solver::Scores& trial_scores, const IpwPa
   if (trial_scores.n != s.n || trial_scores.m != s.m)
     throw DataError(fmt::format("trial_calibrate: scores are {} x {}, the trial rows {} x {}", trial_scores.n,
                                 trial_scores.m, s.n, s.m));
-  const EomPoint p = eom_at(calibration, budget);
+  return trial_calibrate(trial_scores, eom_at(calibration, budget), budget,
+                         [&](const uint8_t* policy) { return ipw_spend(s, policy).value; });
+}
+
+TrialCalibration trial_calibrate(const solver::Scores& trial_scores, const EomPoint& p, double budget,
+                                 const std::function<double(const uint8_t*)>& spend_of) {
+  const int64_t n = trial_scores.n;
   TrialCalibration c;
+  c.point = p;
   c.lambda = p.lambda, c.reached = p.reached();
   if (!p.reached()) return c;  // no lambda spends as much, or every lambda spends more
-  // The deployed decisions are solver::policy_at's, which compares r - lambda c in double where IpwPath compares lambda
-  // with the exact breakpoints: rows whose breakpoints agree to rounding (a group the scorer cannot tell apart) fall on
-  // one side together. Check what they spend; if it misses the budget, bracket the jump with the deployed rule and
-  // split the group.
+  // The deployed decisions are solver::policy_at's, which compares r - lambda c in double where the paths compare
+  // lambda with the exact breakpoints: rows whose breakpoints agree to rounding (a group the scorer cannot tell apart)
+  // fall on one side together. Check what they spend; if it misses the budget, bracket the jump with the deployed rule
+  // and split the group.
   std::vector<uint8_t> hi, lo;
   solver::policy_at(trial_scores, c.lambda, hi);
   const double tol = 1e-4 * budget;
-  if (std::fabs(ipw_spend(s, hi.data()).value - budget) <= tol) return c;
+  if (std::fabs(spend_of(hi.data()) - budget) <= tol) return c;
   const double l_hi = c.lambda * (1 + 1e-9) + 1e-300;
   const double l_lo = (p.stepped ? p.lambda_over : c.lambda) * (1 - 1e-9);
   solver::policy_at(trial_scores, l_hi, hi);
   solver::policy_at(trial_scores, l_lo, lo);
-  if (!(ipw_spend(s, hi.data()).value <= budget && ipw_spend(s, lo.data()).value > budget)) return c;
+  if (!(spend_of(hi.data()) <= budget && spend_of(lo.data()) > budget)) return c;
   c.lambda = l_hi, c.lambda_over = l_lo;
   std::vector<std::pair<double, int64_t>> tied;  // (hash, row) of the rows that switch in the jump
-  for (int64_t i = 0; i < s.n; ++i)
+  for (int64_t i = 0; i < n; ++i)
     if (hi[size_t(i)] != lo[size_t(i)]) tied.emplace_back(tie_hash(i), i);
   std::sort(tied.begin(), tied.end());
   c.tied_trial_rows = int64_t(tied.size());
-  // The first k tied rows (by hash) on their costlier arm: the largest k whose IPW spend stays within b.
+  // The first k tied rows (by hash) on their costlier arm: the largest k whose estimated spend stays within b.
   std::vector<uint8_t> pol;
   auto spend_with = [&](size_t k) {
     pol = hi;
     for (size_t q = 0; q < k; ++q) pol[size_t(tied[q].second)] = lo[size_t(tied[q].second)];
-    return ipw_spend(s, pol.data()).value;
+    return spend_of(pol.data());
   };
   size_t a = 0, e = tied.size();  // spend(a) <= budget < spend(e): the two sides of the jump
   while (e - a > 1) {

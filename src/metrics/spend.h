@@ -9,10 +9,13 @@
 //              papers' EOM protocol; metrics/eom.h), then applied to every user: needs only the ranking.
 // Either way the IPW spend of the resulting decisions on trial rows, with its CI, says whether they meet b.
 #pragma once
-#include <cstdint>  // for int64_t, uint8_t
+#include <cstdint>     // for int64_t, uint8_t
+#include <functional>  // for std::function
 #include <string>   // for std::string
 #include <vector>   // for std::vector
 
+#include "metrics/eom.h"           // for EomPoint
+#include "metrics/estimate.h"      // for Estimate
 #include "metrics/ipw_path.h"      // for IpwPath
 #include "metrics/policy_value.h"  // for PolicyValue
 #include "metrics/rct_sample.h"    // for RctSample
@@ -25,11 +28,6 @@ enum class BudgetCalibration { kPredicted, kTrial };
 /// "predicted", "trial", or "auto" (= trial when `have_trial`, else predicted). ConfigError naming `key` otherwise.
 BudgetCalibration parse_budget_calibration(const std::string& value, bool have_trial, const std::string& key);
 std::string to_string(BudgetCalibration c);
-
-/// A per-capita estimate with a two-sided normal confidence interval.
-struct Estimate {
-  double value = 0, se = 0, lo = 0, hi = 0;
-};
 
 /// IPW per-capita spend (1/N) sum_i c_i / p_{t_i} 1[pi_i = t_i] of a fixed policy on trial rows, with its CI at
 /// `level`. With the sample's own arm shares as propensities (s.empirical) the estimator is the sum over arms of the
@@ -65,8 +63,13 @@ struct TrialCalibration {
   double lambda = 0, lambda_over = 0, fill = 0;
   int64_t tied_trial_rows = 0;  // trial rows in the tied group
   bool reached = false;
+  EomPoint point;  // the bisection on the calibration rows' estimated spend (before any tie split)
 };
 TrialCalibration trial_calibrate(const solver::Scores& trial_scores, const IpwPath& calibration, double budget);
+/// The same for any estimate of the spend: `point` is the bisection on it (eom_bisect over an EstimatorPath) and
+/// `spend_of(policy)` the estimate of a policy's spend on the calibration rows (PolicyEstimator::value).
+TrialCalibration trial_calibrate(const solver::Scores& trial_scores, const EomPoint& point, double budget,
+                                 const std::function<double(const uint8_t*)>& spend_of);
 /// The decisions of `c` for the rows of `scores`: solver::policy_at(scores, c.lambda), with the tied rows whose hash is
 /// below c.fill on their arm at c.lambda_over. The hash is of the row index, so any file's rows draw alike.
 void calibrated_policy(const solver::Scores& scores, const TrialCalibration& c, std::vector<uint8_t>& arm);

@@ -12,11 +12,10 @@
 #include "data/source.h"            // for RowSource
 #include "metrics/aucc.h"           // for Aucc, roi_scores
 #include "metrics/factor_scores.h"  // for rct_step_costs
-#include "metrics/ipw_path.h"       // for IpwPath
+#include "decide/decision.h"       // for Decider, TrialView
 #include "metrics/policy_value.h"   // for uniform_policy_value
 #include "metrics/rct_sample.h"     // for RctSample, empirical_propensity
 #include "metrics/scorers.h"        // for random_scores
-#include "solver/mckp.h"            // for policy_at
 #include "model/batch.h"            // for to_batch
 #include "train/trained_model.h"    // for predict
 
@@ -134,31 +133,24 @@ ValidationResult ValidationSet::evaluate_scores(const metrics::ScoreTable& score
   r.loss = std::numeric_limits<double>::quiet_NaN();
   metrics::check_same_shape(scores.view(), rows_.rows, m_, "validation scores");
   metrics::RctSample s = metrics::make_sample(rows_.treatment, rows_.revenue, rows_.cost, m_);
-  metrics::IpwPath path(scores.view(), s, threads_);
-  // lambda per budget: the EOM bisection on these rows (trial), or the model's predicted costs; then what the
-  // decisions at that lambda spend in truth (IPW, with CI) against the budget.
+  // lambda per budget: the EOM bisection on these rows (trial), or the model's predicted costs; then what the decisions
+  // at that lambda spend in truth (IPW, with CI) against the budget (decide/decision.h).
+  const decide::TrialView view(scores.view(), s, metrics::EstimatorKind::kIpw, nullptr, threads_);
+  decide::DecisionOptions o;
+  o.calibration = calibration_;
+  o.solve.clamp_below_min = true;
+  o.threads = threads_;
+  const decide::Decider decider(scores.view(), &view, &view, o);
   for (double b : budgets_) {
-    metrics::EomPoint p;
-    bool reached = true;
-    std::vector<uint8_t> policy;  // the decisions as deployed: a tie at lambda split as dfcl allocate splits it
-    if (calibration_ == metrics::BudgetCalibration::kTrial) {
-      p = metrics::eom_at(path, b);
-      const metrics::TrialCalibration tc = metrics::trial_calibrate(scores.view(), path, b);
-      reached = tc.reached;
-      metrics::calibrated_policy(scores.view(), tc, policy);
-    } else {
-      p.budget = b;
-      p.lambda = metrics::predicted_lambda(scores.view(), b, &reached, threads_);
-      const metrics::PolicyValue v = path.at(p.lambda);
-      p.revenue = v.revenue, p.cost = v.cost, p.matched = reached;
-      solver::policy_at(scores.view(), p.lambda, policy);
-    }
-    metrics::BudgetDecision d = metrics::judge_policy(scores.view(), path, b, p.lambda, policy);
-    d.reached = reached;
-    if (d.verdict == metrics::SpendVerdict::kOverspends) r.meets_budgets = false;
-    r.overspend = std::max(r.overspend, (d.spend.lo - b) / b);
+    const decide::Decision d = decider.at(b);
+    metrics::EomPoint p = d.tc.point;
+    if (calibration_ == metrics::BudgetCalibration::kPredicted)
+      p = {}, p.budget = b, p.lambda = d.lambda, p.revenue = d.ipw.ipw.revenue, p.cost = d.ipw.ipw.cost,
+      p.matched = d.reached;
+    if (d.ipw.verdict == metrics::SpendVerdict::kOverspends) r.meets_budgets = false;
+    r.overspend = std::max(r.overspend, (d.ipw.spend.lo - b) / b);
     r.eom.push_back(p);
-    r.decisions.push_back(d);
+    r.decisions.push_back(d.ipw);
     r.eom_mean += p.revenue / double(budgets_.size());
   }
   r.cost_calibration = metrics::cost_calibration(scores.view(), s);
