@@ -40,7 +40,7 @@ enum class MixedTerm { kClosedForm, kAutograd };
 /// The `bilevel` section (docs/training.md).
 struct BilevelConfig {
   std::string teacher;          // checkpoint of a TSM-SL teacher; "" = train one on the trial first (teacher_epochs)
-  int teacher_epochs = 10;
+  int teacher_epochs = 0;       // 0 = auto: train.epochs = auto's rule on the trial's rows (batch size auto too)
   LowerMode labels = LowerMode::kCounterfactual;
   Hypergradient hypergradient = Hypergradient::kImplicit;  // explicit: the "w/o ID" baseline (one step, every batch)
   int k = 5;                    // assumed steps per upper step, and the upper step's period in batches

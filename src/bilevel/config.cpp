@@ -24,9 +24,10 @@ E choice(const Config& s, const std::string& prefix, const std::string& key, con
 BilevelConfig BilevelConfig::from(const Config& s, double theta_lr) {
   BilevelConfig c;
   c.teacher = s.get<std::string>("teacher", "");
-  c.teacher_epochs = s.get<int>("teacher_epochs", c.teacher_epochs);
-  if (c.teacher_epochs < 1)
-    throw ConfigError(fmt::format("bilevel.teacher_epochs is {}; the teacher trained first needs at least 1 epoch",
+  if (s.get<std::string>("teacher_epochs", "auto") == "auto") c.teacher_epochs = 0;
+  else c.teacher_epochs = s.get<int>("teacher_epochs", 10);
+  if (c.teacher_epochs < 0 || (c.teacher_epochs == 0 && s.get<std::string>("teacher_epochs", "auto") != "auto"))
+    throw ConfigError(fmt::format("bilevel.teacher_epochs is {}; the teacher trained first needs at least 1 epoch (or auto: derived from the trial rows)",
                                   c.teacher_epochs));
   c.labels = lower_mode_from(s.get<std::string>("labels", "counterfactual"));
   c.hypergradient = choice<Hypergradient>(

@@ -278,14 +278,18 @@ class BilevelMethod : public train::StepMethod {
     t.set("loss={name: tsm_sl}");
     t.set("train.source=rct");
     t.set("train.output=" + dir);
-    t.set(fmt::format("train.epochs={}", cfg_.teacher_epochs));
+    // The teacher trains on the (small) trial, not the log the target sees: its batch size and epochs are derived from
+    // the trial's rows (train.batch_size = auto), unless bilevel.teacher_epochs fixes the epochs.
+    t.set("train.batch_size=auto");
+    t.set(cfg_.teacher_epochs > 0 ? fmt::format("train.epochs={}", cfg_.teacher_epochs) : "train.epochs=auto");
     t.set("train.resume=");
     t.set("train.init_from=");
     t.set("train.max_steps=0");
     t.set("validation.metric=loss");
     t.set("model.revenue_output=auto");
     t.set("model.cost_output=auto");
-    log::info("bilevel: training the teacher (TSM-SL on the trial, {} epochs) into {}", cfg_.teacher_epochs, dir);
+    log::info("bilevel: training the teacher (TSM-SL on the trial, {} epochs) into {}",
+              cfg_.teacher_epochs > 0 ? std::to_string(cfg_.teacher_epochs) : "auto", dir);
     train::Trainer trainer(t, env_.src, comm_, env_.threads);
     const train::TrainResult r = trainer.run();
     return r.best_checkpoint.empty() ? r.last_checkpoint : r.best_checkpoint;

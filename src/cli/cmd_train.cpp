@@ -115,6 +115,7 @@ int run_train(TrainOptions& o) {
   if (r.best_epoch > 0) out["best"] = r.best.to_json();
   out["budgets"] = r.budgets;
   out["random_regret"] = r.random_regret;
+  out["derived"] = r.derived;
   out["history"] = r.history;
   out["files"] = {{"last_checkpoint", r.last_checkpoint}, {"best_checkpoint", r.best_checkpoint},
                   {"model", r.model_file},                {"metrics", r.metrics_file},

@@ -29,7 +29,8 @@ bool has_floor(const std::string& kind) { return kind == "cosine" || kind == "li
 LrSchedule LrSchedule::from(const Config& s) {
   LrSchedule c;
   c.kind = s.get<std::string>("kind", c.kind);
-  c.warmup_steps = s.get<int64_t>("warmup_steps", c.warmup_steps);
+  c.warmup_auto = s.get<std::string>("warmup_steps", "0") == "auto";
+  if (!c.warmup_auto) c.warmup_steps = s.get<int64_t>("warmup_steps", c.warmup_steps);
   c.min_factor = s.get<double>("min_factor", c.min_factor);
   c.step_size = s.get<int64_t>("step_size", c.step_size);
   c.gamma = s.get<double>("gamma", c.gamma);
@@ -42,6 +43,10 @@ LrSchedule LrSchedule::from(const Config& s) {
     for (const char* key : {"step_size", "gamma"})
       if (s.has(key)) bad(key, fmt::format("applies to kind step only, and schedule.kind is {}; remove it", c.kind));
   return c;
+}
+
+void LrSchedule::resolve(int64_t total_steps) {
+  if (warmup_auto) warmup_steps = std::min<int64_t>(50, total_steps / 10);
 }
 
 void LrSchedule::validate() const {

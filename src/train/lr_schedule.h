@@ -16,6 +16,8 @@ namespace dfcl::train {
 struct LrSchedule {
   std::string kind = "constant";  // constant | cosine | linear | step
   int64_t warmup_steps = 0;
+  /// schedule.warmup_steps: auto = a tenth of the run's optimiser steps, at most 50 (resolve()).
+  bool warmup_auto = false;
   double min_factor = 0;  // cosine/linear floor, in [0, 1]
   int64_t step_size = 1000;
   double gamma = 0.1;
@@ -23,6 +25,8 @@ struct LrSchedule {
   /// schedule.<key> on bad values, and on a key of another kind (gamma with cosine, min_factor with step).
   static LrSchedule from(const Config& section);
   void validate() const;
+  /// Sets warmup_steps for a run of `total_steps` when it is auto (min(50, total_steps / 10)).
+  void resolve(int64_t total_steps);
   /// The multiplier at `step` of a run of `total_steps` optimiser steps (step >= 0, total_steps >= 1; DataError
   /// otherwise). Steps past the end keep the cosine/linear floor.
   double factor(int64_t step, int64_t total_steps) const;

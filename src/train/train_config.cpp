@@ -33,8 +33,11 @@ TrainConfig TrainConfig::from(const Config& cfg) {
         "the rest); `dfcl evaluate` must use the same fractions and split_seed");
   t.split.train = fr[0], t.split.validation = fr[1];
   t.split.seed = static_cast<uint64_t>(cfg.get<int64_t>("train.split_seed", 0));
-  t.batch_size = cfg.get<int64_t>("train.batch_size", 4096);
-  require_at_least("train.batch_size", t.batch_size, int64_t(1), "rows per global batch");
+  t.batch_size_auto = cfg.get<std::string>("train.batch_size", "auto") == "auto";
+  if (!t.batch_size_auto) {
+    t.batch_size = cfg.get<int64_t>("train.batch_size", 4096);
+    require_at_least("train.batch_size", t.batch_size, int64_t(1), "rows per global batch (or auto)");
+  }
   t.shuffle_buffer = cfg.get<int64_t>("train.shuffle_buffer", 65536);
   require_at_least("train.shuffle_buffer", t.shuffle_buffer, int64_t(0), "0 = chunk-order shuffling only");
   t.remainder = data::parse_remainder(cfg.get<std::string>("train.remainder", "drop_last"));
@@ -57,8 +60,13 @@ TrainConfig TrainConfig::from(const Config& cfg) {
   t.debug = cfg.get<bool>("dist.debug", false);
   if (t.deterministic && t.accumulate > 1)
     throw ConfigError("dist.deterministic with train.accumulate > 1 is not supported; use one of them");
-  t.epochs = cfg.get<int>("train.epochs", 10);
-  require_at_least("train.epochs", t.epochs, 1, "passes over the training rows");
+  t.epochs_auto = cfg.get<std::string>("train.epochs", "auto") == "auto";
+  if (!t.epochs_auto) {
+    t.epochs = cfg.get<int>("train.epochs", 10);
+    require_at_least("train.epochs", t.epochs, 1, "passes over the training rows (or auto)");
+  }
+  t.min_steps = cfg.get<int64_t>("train.min_steps", 300);
+  require_at_least("train.min_steps", t.min_steps, int64_t(1), "optimiser steps train.epochs = auto aims for");
   t.max_steps = cfg.get<int64_t>("train.max_steps", 0);
   require_at_least("train.max_steps", t.max_steps, int64_t(0), "0 = no limit");
   t.seed = static_cast<uint64_t>(cfg.get<int64_t>("train.seed", 0));

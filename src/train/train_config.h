@@ -46,6 +46,10 @@ struct TrainConfig {
   std::string source_name = "rct";
   data::SplitSpec split;  // train / validation / test by a hash of the row id
   int64_t batch_size = 4096;
+  /// train.batch_size: auto (the default): derived from the training rows n when the trainer knows them: the largest
+  /// power of two <= n / 32, within [64, 4096] (at least 32 steps per epoch below 131k rows; 4096 above). Printed and
+  /// stored in the checkpoint (state "derived").
+  bool batch_size_auto = true;
   int64_t shuffle_buffer = 65536;
   data::Remainder remainder = data::Remainder::kDropLast;
   bool standardize = true;          // fit an InputScaler on the training rows
@@ -57,6 +61,10 @@ struct TrainConfig {
   int64_t accumulate = 1;  // batches per optimiser step (gradient accumulation; all-reduce on the last one only)
   // run
   int epochs = 10;
+  /// train.epochs: auto (the default): 10, or more when 10 epochs would take fewer than train.min_steps optimiser
+  /// steps (at most 200 epochs).
+  bool epochs_auto = true;
+  int64_t min_steps = 300;
   int64_t max_steps = 0;  // stop (with a checkpoint) after this many global steps: a partial, resumable run
   uint64_t seed = 0;
   std::string dtype = "float32";  // float32 | float64

@@ -96,6 +96,7 @@ struct Trainer::Impl {
   int64_t bad_validations = 0;
   ValidationResult best;
   json history = json::array();
+  json derived = json::object();  // what `auto` settings resolved to for this data (stored in checkpoints)
 
   // step buffers
   model::ForwardCache cache;
@@ -138,9 +139,6 @@ struct Trainer::Impl {
     resolve_heads(mc);
     opt_cfg = OptimizerConfig::from(cfg.sub("optimizer"));
     schedule = LrSchedule::from(cfg.sub("schedule"));
-    if (tc.batch_size % comm.size() != 0)
-      throw ConfigError(fmt::format("train.batch_size = {} is the global batch; it must be a multiple of the {} ranks",
-                                    tc.batch_size, comm.size()));
     // The logical shards fix the global batch sequence; a resumed run keeps its checkpoint's.
     logical_shards = tc.logical_shards > 0 ? tc.logical_shards : comm.size();
     Checkpoint resumed;
@@ -167,7 +165,6 @@ struct Trainer::Impl {
     opt = make_optimizer(opt_cfg, net->flat());
 
     data::LoaderOptions lo;
-    lo.batch_size = tc.batch_size;  // the global batch: ShardedLoader cuts it into logical shards
     lo.rank = comm.rank(), lo.world = comm.size();
     lo.seed = tc.seed;
     lo.shuffle_buffer = tc.shuffle_buffer;
@@ -175,6 +172,12 @@ struct Trainer::Impl {
     lo.split_spec = tc.split;
     lo.source = tc.source;
     lo.remainder = tc.remainder;
+    const json saved = resumed.state.is_object() ? resumed.state.value("derived", json::object()) : json::object();
+    if (tc.batch_size_auto) derive_batch_size(lo, saved);
+    if (tc.batch_size % comm.size() != 0)
+      throw ConfigError(fmt::format("train.batch_size = {} is the global batch; it must be a multiple of the {} ranks",
+                                    tc.batch_size, comm.size()));
+    lo.batch_size = tc.batch_size;  // the global batch: ShardedLoader cuts it into logical shards
     loader = std::make_unique<data::ShardedLoader>(src, lo, logical_shards);
     local_batch = loader->local_batch();
     if (loader->batches_per_epoch() == 0)
@@ -188,6 +191,7 @@ struct Trainer::Impl {
       log::info("train: {} rows per rank and epoch do not fill a batch and wait for a later epoch (drop_last; "
                 "train.remainder=pad keeps them)",
                 left);
+    derive_epochs_and_warmup(saved);
     warn_about_short_runs(loader->batches_per_epoch());
     open_validation();
     if (!tc.resume.empty()) restore(resumed, tc.resume);
@@ -243,6 +247,59 @@ struct Trainer::Impl {
                 data::to_string(vc.split), 100 * tc.split.fraction(vc.split), vs->name());
     val = std::make_unique<ValidationSet>(*vs, tc.split, vc.split, vc, threads);
     log::info("validation: {} trial rows of {} ({} split)", val->rows().rows, vs->name(), data::to_string(vc.split));
+  }
+
+  // train.batch_size = auto: the largest power of two <= n / 32 within [64, 4096] for the n training rows (counted by a
+  // loader over the same split and filter), rounded up to a multiple of the logical shards; a resumed run keeps its
+  // checkpoint's value.
+  void derive_batch_size(data::LoaderOptions lo, const json& saved) {
+    const char* how = "the largest power of two <= rows / 32, within [64, 4096]";
+    if (saved.contains("batch_size")) {
+      tc.batch_size = saved["batch_size"].get<int64_t>();
+      derived["batch_size"] = {{"value", tc.batch_size}, {"rule", "the resumed checkpoint's"}};
+      return;
+    }
+    lo.batch_size = logical_shards;
+    lo.remainder = data::Remainder::kPad;
+    const data::ShardedLoader probe(src, lo, logical_shards);
+    int64_t n = 0;
+    for (int64_t r : probe.shard_rows()) n += r;
+    int64_t b = 64;
+    while (b * 2 <= n / 32 && b * 2 <= 4096) b *= 2;
+    while (b > 1 && b > n) b /= 2;  // fewer than 64 training rows: one batch of at most all of them
+    b = std::max<int64_t>(1, (b + logical_shards - 1) / logical_shards) * logical_shards;
+    tc.batch_size = b;
+    derived["training_rows"] = n;
+    derived["batch_size"] = {{"value", b}, {"rule", how}};
+    log::info("train.batch_size = auto: {} for the {} training rows ({}; about {} steps per epoch)", b, n, how,
+              std::max<int64_t>(1, n / b));
+  }
+
+  // train.epochs = auto: 10, or enough epochs for train.min_steps optimiser steps (at most 200); schedule.warmup_steps
+  // = auto: a tenth of the run's steps, at most 50.
+  void derive_epochs_and_warmup(const json& saved) {
+    const int64_t bpe = loader->batches_per_epoch();
+    const int64_t spe = std::max<int64_t>(1, (bpe + tc.accumulate - 1) / tc.accumulate);
+    if (tc.epochs_auto) {
+      if (saved.contains("epochs")) {
+        tc.epochs = saved["epochs"].get<int>();
+        derived["epochs"] = {{"value", tc.epochs}, {"rule", "the resumed checkpoint's"}};
+      } else {
+        const int64_t need = (tc.min_steps + spe - 1) / spe;
+        tc.epochs = int(std::clamp<int64_t>(need, 10, 200));
+        derived["epochs"] = {{"value", tc.epochs},
+                             {"rule", fmt::format("10, or enough for train.min_steps = {} steps (at most 200)",
+                                                  tc.min_steps)}};
+        log::info("train.epochs = auto: {} ({} steps per epoch; at least {} steps{})", tc.epochs, spe, tc.min_steps,
+                  need > 200 ? ", capped at 200 epochs" : need > 10 ? "" : ": the floor of 10 epochs gives more");
+      }
+    }
+    if (schedule.warmup_auto) {
+      schedule.resolve(int64_t(tc.epochs) * spe);
+      derived["warmup_steps"] = {{"value", schedule.warmup_steps}, {"rule", "a tenth of the run's steps, at most 50"}};
+      log::info("schedule.warmup_steps = auto: {} of the run's {} optimiser steps", schedule.warmup_steps,
+                int64_t(tc.epochs) * spe);
+    }
   }
 
   // Runs too short for their settings: a global batch larger than the training rows (one padded step per epoch), or a
@@ -547,6 +604,7 @@ struct Trainer::Impl {
                 {"best_overspend", top.overspend},
                 {"bad_validations", bad_validations},
                 {"history", history},
+                {"derived", derived},
                 {"step_costs", val->step_costs()},
                 {"optimizer", opt->name()}};
     // Copies: the writer thread serialises them while training goes on.
@@ -808,6 +866,7 @@ struct Trainer::Impl {
                 top.epoch, 100 * top.overspend);
     r.budgets = val->budgets(), r.random_regret = val->random_regret();
     r.history = history;
+    r.derived = derived;
     if (comm.rank() == 0) wait_writer();
     write_outputs(r);
     return r;

@@ -47,6 +47,7 @@ struct TrainResult {
   ValidationResult best;       // its full validation numbers
   std::vector<double> budgets, random_regret;  // validation budgets; random targeting's regret there (synthetic)
   nlohmann::json history;      // one record per validated or completed epoch (as in metrics.jsonl)
+  nlohmann::json derived;      // what the `auto` settings (batch size, epochs, warm-up) resolved to for this data
   std::string output, last_checkpoint, best_checkpoint, model_file, metrics_file, curve_plot;
 };
 

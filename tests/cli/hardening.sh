@@ -144,7 +144,7 @@ case_ 10 "CUPAC with a feature that separates the arms" 0 "differs between the a
   --set abtest.features=[x,leak]
 # 11. the command line
 case_ 11 "unknown command" 2 "unknown command 'deploy'; the commands are" -- "$dfcl" deploy
-case_ 11 "--dump-config without -c" 0 "batch_size: 4096" -- "$dfcl" train --dump-config
+case_ 11 "--dump-config without -c" 0 "batch_size: auto" -- "$dfcl" train --dump-config
 case_ 11 "--from without --resume" 2 "only --resume does" -- "$dfcl" -q train --from e/last.ckpt
 case_ 11 "resuming a finished run" 2 "nothing is left to train and nothing is written" -- "$dfcl" -q train --resume --from e/last.ckpt
 /usr/bin/python3 - <<'PY'
