@@ -64,7 +64,7 @@ int run_cluster(const CommonOptions& o) {
   comm->barrier();
   std::string t = fmt::format("cluster policy: K = {} (chosen on validation {}), {} trial rows; group programme per "
                               "user:\n{:>10} {:>12} {:>10} {:>8} {:>10} {:>12} {:>10}  {}\n",
-                              policy.k(), tc.validation.metric_name, report["trial_rows"].get<int64_t>(), "budget",
+                              policy.k(), cc.metric_name, report["trial_rows"].get<int64_t>(), "budget",
                               "S2 revenue", "S2 spend", "gap", "nodes", "S1 revenue", "S1 spend", "S1 split");
   for (const auto& b : report["budgets"]) {
     const json& s1 = b["s1"];

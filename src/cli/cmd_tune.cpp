@@ -110,11 +110,17 @@ int run_tune(const CommonOptions& o) {
   }
   std::vector<std::string> keys;
   for (const auto& d : space.dims) keys.push_back(d.key);
+  // Which estimator selects: IPW for eom (the papers' protocol), the DR estimate for dr_eom.
+  const train::SelectMetric sm = tc.validation.metric;
+  const std::string selector =
+      sm == train::SelectMetric::kDrEom  ? fmt::format("dr_eom: {}", tc.validation.estimator.describe())
+      : sm == train::SelectMetric::kEom  ? std::string("eom: ipw")
+      : sm == train::SelectMetric::kLoss ? std::string("loss")
+                                         : tc.validation.metric_name;
   log::info(
       "tune: {} {} trial(s) of {} key(s) ({}), {} at a time on {} rank(s), {} thread(s) each; selected on "
       "validation.metric = {}; trials in {}/",
-      space.trials, space.mode, keys.size(), fmt::join(keys, ", "), parallel, comm->size(), threads,
-      tc.validation.metric_name, output);
+      space.trials, space.mode, keys.size(), fmt::join(keys, ", "), parallel, comm->size(), threads, selector, output);
   Progress bar("tune", int64_t(mine.size()), "trials");
   tune::run_processes(self_executable(), mine, parallel, threads, [&](const tune::TrialProcess& p) {
     Trial& tr = trials[size_t(p.index)];
@@ -202,7 +208,7 @@ int run_tune(const CommonOptions& o) {
   }
   log::info("{}", table);
   log::info("tune: best trial {} ({} = {:.6g}{}): {}; its run is {} ({}/best.yaml holds its values)", best_k,
-            tc.validation.metric_name, b.value, b.meets ? "" : ", overspending: no trial met the budgets",
+            selector, b.value, b.meets ? "" : ", overspending: no trial met the budgets",
             fmt::join(b.overrides, " "), b.dir, output);
   json out = {
       {"trials", all},
@@ -213,6 +219,7 @@ int run_tune(const CommonOptions& o) {
         {"dir", b.dir},
         {"checkpoint", b.dir + "/best.ckpt"}}},
       {"metric", tc.validation.metric_name},
+      {"selected_by", selector},
       {"mode", space.mode},
       {"files", {{"json", output + "/trials.json"}, {"csv", output + "/trials.csv"}, {"best", output + "/best.yaml"}}}};
   emit_json(out, o);

@@ -69,7 +69,7 @@ EvaluateSettings EvaluateSettings::from(const Config& cfg, int threads) {
   s.boot.seed = static_cast<uint64_t>(cfg.get<int64_t>("evaluate.seed", 0));
   s.boot.threads = threads;
   s.reference = cfg.get<std::string>("evaluate.reference", "");
-  s.estimator = train::EstimatorSettings::from(cfg, "evaluate.estimator", metrics::EstimatorKind::kIpw);
+  s.estimator = train::EstimatorSettings::from(cfg, "evaluate.estimator", metrics::EstimatorKind::kDr, true);
   s.plot = cfg.get<std::string>("evaluate.plot", "cost_curve.svg");
   s.curve_points = cfg.get<int64_t>("evaluate.curve_points", 400);
   if (s.curve_points < 2) throw ConfigError("evaluate.curve_points must be >= 2");

@@ -39,6 +39,17 @@ std::vector<double> centroid_d2(const at::Tensor& c) {
 ClusterConfig ClusterConfig::from(const Config& c) {
   ClusterConfig o;
   o.representation = c.get<std::string>("representation", "");
+  o.metric_name = c.get<std::string>("metric", "dr_eom");
+  if (o.metric_name == "dr_eom") o.metric = train::SelectMetric::kDrEom;
+  else if (o.metric_name == "eom") o.metric = train::SelectMetric::kEom;
+  else if (o.metric_name == "regret") o.metric = train::SelectMetric::kRegret;
+  else if (o.metric_name == "aucc") o.metric = train::SelectMetric::kAucc;
+  else
+    throw ConfigError(fmt::format("cluster.metric is '{}'; K is chosen on a decision metric of the validation rows: "
+                                  "dr_eom (DR revenue at equal DR spend, the default), eom (IPW), regret (synthetic "
+                                  "data) or aucc (two arms){}",
+                                  o.metric_name,
+                                  o.metric_name == "loss" ? "; a cluster policy has no training loss to judge it by" : ""));
   o.layers = parse_rep_layers(c.get<std::string>("layers", "concat"), "cluster.layers");
   std::vector<int64_t> ks;
   try {
@@ -120,7 +131,8 @@ json fit_policy(const ClusterConfig& cc, const train::TrainConfig& tc, std::shar
   std::unique_ptr<data::RowSource> val_src;
   data::RowSource* vs = &src;
   if (!tc.validation.data.empty()) vs = (val_src = data::open_sources(tc.validation.data, "validation.data")).get();
-  const train::ValidationSet val(*vs, tc.split, tc.validation.split, tc.validation, threads);
+  const train::ValidationSet val(*vs, tc.split, tc.validation.split, tc.validation, threads,
+                                 tc.validation.data.empty() ? tc.data : tc.validation.data);
   const at::Tensor hv = rs.apply(hidden_representation(*rep->net, rep->scaler, val.rows(), cc.layers));
 
   json sweep = json::array();
@@ -137,10 +149,19 @@ json fit_policy(const ClusterConfig& cc, const train::TrainConfig& tc, std::shar
     GroupStats st = group_stats(fit.label, arm, rows.revenue.data(), rows.cost.data(), k, m, comm);
     GroupScores gs = group_scores(st, cc.cells, centroid_d2(fit.centroids));
     const train::ValidationResult v = val.evaluate_scores(cluster_scores(nearest(hv, fit.centroids), gs));
-    const double value = v.select(tc.validation.metric);
-    const bool better = best_k < 0 || (tc.validation.higher_is_better() ? value > best_value : value < best_value);
+    const double value = v.select(cc.metric);
+    if (!std::isfinite(value))
+      throw DataError(fmt::format("cluster: the K sweep's selection metric cluster.metric = {} is {} at K = {} on the {} "
+                                  "validation rows of {}; {}",
+                                  cc.metric_name, value, k, val.rows().rows, vs->name(),
+                                  cc.metric == train::SelectMetric::kRegret ? "regret needs synthetic data's true tables"
+                                  : cc.metric == train::SelectMetric::kAucc ? "AUCC needs two arms"
+                                  : cc.metric == train::SelectMetric::kDrEom
+                                      ? "the DR estimate needs validation.estimator.kind = dr and an outcome model"
+                                      : "use cluster.metric=dr_eom or eom"));
+    const bool better = best_k < 0 || (cc.metric == train::SelectMetric::kRegret ? value < best_value : value > best_value);
     json e = {{"k", k},
-              {tc.validation.metric_name, value},
+              {cc.metric_name, value},
               {"eom_mean", v.eom_mean},
               {"inertia", fit.inertia},
               {"iterations", fit.iterations},
@@ -150,7 +171,7 @@ json fit_policy(const ClusterConfig& cc, const train::TrainConfig& tc, std::shar
               {"seconds", seconds_since(tk)}};
     if (std::isfinite(v.regret_mean)) e["regret_mean"] = v.regret_mean;
     sweep.push_back(e);
-    log::info("cluster: K = {}: validation {} {:.6g}{}, {} Lloyd{} iterations{}{}", k, tc.validation.metric_name, value,
+    log::info("cluster: K = {}: validation {} {:.6g}{}, {} Lloyd{} iterations{}{}", k, cc.metric_name, value,
               std::isfinite(v.regret_mean) ? fmt::format(" (oracle regret {:.4g})", v.regret_mean) : "",
               fit.iterations, cc.kmeans.minibatch ? " (mini-batch)" : "", fit.converged ? "" : " (not converged)",
               gs.filled_cells ? fmt::format(", {} empty cells filled", gs.filled_cells) : "");
@@ -236,7 +257,7 @@ json fit_policy(const ClusterConfig& cc, const train::TrainConfig& tc, std::shar
                              {"spend", s1.cost / N}}}});
   }
   json report = {{"k", best_k},
-                 {"selected_by", tc.validation.metric_name},
+                 {"selected_by", cc.metric_name},
                  {"sweep", sweep},
                  {"trial_rows", n},
                  {"validation_rows", val.rows().rows},

@@ -14,6 +14,7 @@
 #include "cluster/kmeans.h"          // for KMeansOptions
 #include "cluster/policy.h"          // for ClusterPolicy, Serve
 #include "cluster/representation.h"  // for RepLayers
+#include "train/train_config.h"      // for SelectMetric, TrainConfig
 
 namespace dfcl {
 class Config;
@@ -46,6 +47,10 @@ struct ClusterConfig {
   Serve serve = Serve::kStudent;
   std::string output;  // the policy file (.policy); empty = <train.output>/cluster.policy
   int64_t max_rows = 0;  // trial training rows read (0 = all)
+  /// cluster.metric: the decision metric the K sweep selects on (validation rows): dr_eom (the default: DR revenue at
+  /// equal DR spend), eom (IPW), regret (synthetic data) or aucc (two arms). Never the loss: a cluster policy has none.
+  train::SelectMetric metric = train::SelectMetric::kDrEom;
+  std::string metric_name = "dr_eom";
   /// Reads and checks the section; ConfigError naming cluster.<key>.
   static ClusterConfig from(const Config& section);
 };

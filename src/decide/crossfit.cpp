@@ -7,12 +7,16 @@
 #include <cmath>      // for std::sqrt
 
 #include "core/error.h"  // for DataError, ConfigError
-#include "core/rng.h"    // for mix64
+#include "core/rng.h"    // for Rng
 
 namespace dfcl::decide {
 
+// A stream of its own (core/rng.h): independent of the generator's and the splits' draws for the same row.
+constexpr uint64_t kFoldStream = 0xC505F01D5ull;
+
 int fold_of(int64_t row_id, int folds, uint64_t seed) {
-  return int(mix64(uint64_t(row_id) ^ mix64(seed + 0x51ED2701F00Dull)) % uint64_t(folds));
+  Rng rng(seed, kFoldStream, uint64_t(row_id));
+  return int((static_cast<unsigned __int128>(rng.next()) * uint64_t(folds)) >> 64);
 }
 
 std::vector<std::vector<int64_t>> fold_rows(const data::Table& rows, int folds, uint64_t seed) {
@@ -38,7 +42,7 @@ void check_folds(const data::Table& rows, const std::vector<std::vector<int64_t>
                                                               : std::to_string(j);
         throw DataError(fmt::format(
             "{}: the model of fold {} of {} is fitted on the other folds' {} trial rows, which have no row of arm {} "
-            "({} of the {} rows got it, all in fold {}); lower {} or judge on more trial rows",
+            "({} of the {} rows got it, all in fold {}); lower {}, judge on more trial rows, or use the ipw estimator",
             key, f, folds.size(), rows.rows - int64_t(folds[f].size()), arm, total[size_t(j)], rows.rows, f, key));
       }
 }

@@ -35,7 +35,7 @@ RowChoice judged_rows(const std::string& name, const data::SplitSpec& given, boo
                         trained->origin, m.origin, fmt::join(files, ", ")));
       trained = &m;
     }
-  c.trained = trained;
+  if (trained) c.trained = *trained;
   const std::string fractions_key = key + "_fractions / " + key + "_seed";
   if (trained && !spec_given) {
     c.spec = trained->split;
@@ -67,9 +67,13 @@ RowChoice judged_rows(const std::string& name, const data::SplitSpec& given, boo
 RowChoice calibration_rows(const std::string& name, const std::vector<std::string>& files,
                            const std::vector<TrainedOn>& models, const RowChoice* judged, const std::string& key) {
   RowChoice c;
-  c.trained = trained_on_files(files, models);
-  if (judged) c.spec = judged->spec, c.trained = judged->trained ? judged->trained : c.trained;
-  else if (c.trained) c.spec = c.trained->split;
+  if (const TrainedOn* t = trained_on_files(files, models)) c.trained = *t;
+  if (judged) {
+    c.spec = judged->spec;
+    if (judged->trained) c.trained = judged->trained;
+  } else if (c.trained) {
+    c.spec = c.trained->split;
+  }
   if (name == "evaluated" || (name == "auto" && judged)) {
     if (!judged)
       throw ConfigError(fmt::format("{} = evaluated calibrates on the judged rows, which only dfcl evaluate has; use "

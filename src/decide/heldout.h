@@ -5,7 +5,8 @@
 // IPW (and DR) estimates of what its decisions spend and earn on those rows are biased. Every command that judges or
 // calibrates (dfcl evaluate, dfcl allocate, the outcome models of the DR estimators) asks these functions which rows.
 #pragma once
-#include <string>  // for std::string
+#include <optional>  // for std::optional
+#include <string>    // for std::string
 #include <vector>  // for std::vector
 
 #include "data/split.h"  // for Split, SplitSpec
@@ -24,7 +25,7 @@ struct RowChoice {
   data::Split split = data::Split::kAll;
   data::SplitSpec spec;
   bool judged = false;  // calibration only: the judged rows themselves (evaluate's `evaluated`)
-  const TrainedOn* trained = nullptr;  // the model that trained on these files, if any
+  std::optional<TrainedOn> trained;    // the model that trained on these files, if any
   std::string why;                     // one line for the log
 };
 

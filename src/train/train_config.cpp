@@ -108,14 +108,21 @@ TrainConfig TrainConfig::from(const Config& cfg) {
                                                     "validation.budget_calibration");
   v.metric_name = cfg.get<std::string>("validation.metric", "eom");
   if (v.metric_name == "eom") v.metric = SelectMetric::kEom;
+  else if (v.metric_name == "dr_eom") v.metric = SelectMetric::kDrEom;
   else if (v.metric_name == "regret") v.metric = SelectMetric::kRegret;
   else if (v.metric_name == "aucc") v.metric = SelectMetric::kAucc;
   else if (v.metric_name == "loss") v.metric = SelectMetric::kLoss;
   else
     throw ConfigError(fmt::format(
-        "validation.metric is '{}'; use eom (mean EOM over the budgets), regret (mean oracle regret, synthetic "
+        "validation.metric is '{}'; use eom (mean EOM over the budgets: IPW revenue at equal IPW spend), dr_eom "
+        "(the same by the doubly robust estimator, validation.estimator), regret (mean oracle regret, synthetic "
         "data), aucc (two arms) or loss",
         v.metric_name));
+  v.estimator = EstimatorSettings::from(cfg, "validation.estimator", metrics::EstimatorKind::kDr, true);
+  if (v.metric == SelectMetric::kDrEom && !metrics::needs_outcome_model(v.estimator.kind))
+    throw ConfigError(fmt::format("validation.metric = dr_eom needs a doubly robust estimator, but "
+                                  "validation.estimator.kind is {}; set it to dr (the default) or sndr, or select on eom",
+                                  metrics::to_string(v.estimator.kind)));
   v.max_rows = cfg.get<int64_t>("validation.max_rows", 200000);
   require_at_least("validation.max_rows", v.max_rows, int64_t(1), "validation RCT rows held in memory");
   v.every = cfg.get<int>("validation.every", 1);

@@ -7,6 +7,7 @@
 
 #include "data/loader.h"    // for SplitSpec, SourceFilter, Remainder
 #include "metrics/spend.h"  // for BudgetCalibration
+#include "train/outcome_model.h"  // for EstimatorSettings
 
 namespace dfcl {
 class Config;
@@ -15,7 +16,7 @@ class Config;
 namespace dfcl::train {
 
 /// Which validation number picks the best checkpoint and drives early stopping.
-enum class SelectMetric { kEom, kRegret, kAucc, kLoss };
+enum class SelectMetric { kEom, kDrEom, kRegret, kAucc, kLoss };
 
 struct ValidationConfig {
   /// Held-out files to validate on (their trial rows); empty = the training data's validation split.
@@ -30,12 +31,17 @@ struct ValidationConfig {
   metrics::BudgetCalibration calibration = metrics::BudgetCalibration::kTrial;
   SelectMetric metric = SelectMetric::kEom;
   std::string metric_name = "eom";
+  /// validation.estimator: the DR estimate computed beside IPW's every validation (metric dr_eom selects on it): its
+  /// outcome model is fitted once on the validation rows (cross-fitted) or read from a checkpoint (train/outcome_model.h).
+  EstimatorSettings estimator;
   int64_t max_rows = 200000;  // validation RCT rows held in memory (the first ones in row order)
   int every = 1;              // validate every `every` epochs (and after the last)
   int patience = 0;           // early stopping: stop after this many validations without improvement (0 = off)
   double min_delta = 0;       // an improvement must exceed this
   int quantiles = 200;        // AUCC (two arms)
-  bool higher_is_better() const { return metric == SelectMetric::kEom || metric == SelectMetric::kAucc; }
+  bool higher_is_better() const {
+    return metric == SelectMetric::kEom || metric == SelectMetric::kDrEom || metric == SelectMetric::kAucc;
+  }
 };
 
 struct TrainConfig {

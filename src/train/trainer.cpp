@@ -245,7 +245,7 @@ struct Trainer::Impl {
       log::warn("validation.split = {} reads only {:.0f}% of the trial rows of {}, which this run never trains on; "
                 "the default for a held-out file is all of it (validation.split=auto)",
                 data::to_string(vc.split), 100 * tc.split.fraction(vc.split), vs->name());
-    val = std::make_unique<ValidationSet>(*vs, tc.split, vc.split, vc, threads);
+    val = std::make_unique<ValidationSet>(*vs, tc.split, vc.split, vc, threads, vc.data.empty() ? tc.data : vc.data);
     log::info("validation: {} trial rows of {} ({} split)", val->rows().rows, vs->name(), data::to_string(vc.split));
   }
 
@@ -812,10 +812,11 @@ struct Trainer::Impl {
         const ValidationResult v = val->evaluate(*net, net->flat(), scaler, *loss, vctx);
         const double x = v.select(vc.metric);
         if (!std::isfinite(x))
-          throw ConfigError(fmt::format("validation.metric = {} is undefined on this data ({}); use eom or loss",
+          throw ConfigError(fmt::format("validation.metric = {} is undefined on this data ({}); use eom, dr_eom or loss",
                                         vc.metric_name,
-                                        vc.metric == SelectMetric::kAucc ? "AUCC needs two arms" :
-                                                                           "regret needs the true tables of synthetic data"));
+                                        vc.metric == SelectMetric::kAucc     ? "AUCC needs two arms"
+                                        : vc.metric == SelectMetric::kRegret ? "regret needs the true tables of synthetic data"
+                                                                             : "it is not a number"));
         const bool better = top.improved_by(v, x, vc);
         if (!v.meets_budgets)
           for (const auto& d : v.decisions)
@@ -828,12 +829,13 @@ struct Trainer::Impl {
         rec["validation"] = v.to_json();
         rec["best"] = better;
         const std::string extra = method_stats(rec);
-        log::info("epoch {}: train loss {:.5g} | validation loss {:.5g}, EOM {:.5g}{}{}{}{}", epoch + 1,
+        log::info("epoch {}: train loss {:.5g} | validation loss {:.5g}, EOM {:.5g}{}{}{}{}{}", epoch + 1,
                   rec["train_loss"].is_number() ? rec["train_loss"].get<double>() : NAN, v.loss, v.eom_mean,
+                  std::isfinite(v.dr_eom_mean) ? fmt::format(", DR EOM {:.5g}", v.dr_eom_mean) : "",
                   std::isfinite(v.aucc) ? fmt::format(", AUCC {:.4f}", v.aucc) : "",
                   std::isfinite(v.regret_mean) ? fmt::format(", regret {:.5g}", v.regret_mean) : "",
                   better ? " (best)" : "", extra);
-        if (better) top.take(v, x, epoch + 1), best = v, bad_validations = 0;
+        if (better) top.take(v, x, epoch + 1, vc.metric), best = v, bad_validations = 0;
         else ++bad_validations;
         history.push_back(rec);
         epoch += 1, cursor = 0, epoch_loss = 0, epoch_steps = 0;

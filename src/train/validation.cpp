@@ -9,6 +9,7 @@
 #include <cmath>      // for std::isfinite
 
 #include "core/error.h"             // for DataError
+#include "core/log.h"               // for log::info
 #include "data/source.h"            // for RowSource
 #include "metrics/aucc.h"           // for Aucc, roi_scores
 #include "metrics/factor_scores.h"  // for rct_step_costs
@@ -24,6 +25,7 @@ namespace dfcl::train {
 double ValidationResult::select(SelectMetric metric) const {
   switch (metric) {
     case SelectMetric::kEom: return eom_mean;
+    case SelectMetric::kDrEom: return dr_eom_mean;
     case SelectMetric::kRegret: return regret_mean;
     case SelectMetric::kAucc: return aucc;
     case SelectMetric::kLoss: return loss;
@@ -56,6 +58,24 @@ nlohmann::json ValidationResult::to_json() const {
   j["cost_factor"] = num(cost_factor);
   j["aucc"] = num(aucc);
   j["regret_mean"] = num(regret_mean);
+  if (!dr.empty()) {
+    auto est = [&](const metrics::Estimate& e) {
+      return nlohmann::json{{"value", num(e.value)}, {"se", num(e.se)}, {"lo", num(e.lo)}, {"hi", num(e.hi)}};
+    };
+    nlohmann::json d = {{"estimator", dr_estimator},
+                        {"eom_mean", num(dr_eom_mean)},
+                        {"meets_budgets", dr_meets_budgets},
+                        {"overspend", dr_overspend},
+                        {"budgets", nlohmann::json::array()}};
+    for (const auto& b : dr)
+      d["budgets"].push_back({{"budget", b.budget},
+                              {"lambda", num(b.lambda)},
+                              {"reached", b.reached},
+                              {"revenue", est(b.estimate.revenue)},
+                              {"spend", est(b.estimate.spend)},
+                              {"verdict", metrics::to_string(b.verdict)}});
+    j["dr"] = d;
+  }
   j["seconds"] = seconds;
   return j;
 }
@@ -64,15 +84,19 @@ bool BestSoFar::improved_by(const ValidationResult& v, double x, const Validatio
   if (epoch < 0) return true;
   if (vc.metric == SelectMetric::kEom && v.meets_budgets != meets) return v.meets_budgets;
   if (vc.metric == SelectMetric::kEom && !v.meets_budgets) return v.overspend < overspend;
+  if (vc.metric == SelectMetric::kDrEom && v.dr_meets_budgets != meets) return v.dr_meets_budgets;
+  if (vc.metric == SelectMetric::kDrEom && !v.dr_meets_budgets) return v.dr_overspend < overspend;
   return vc.higher_is_better() ? x > value + vc.min_delta : x < value - vc.min_delta;
 }
 
-void BestSoFar::take(const ValidationResult& v, double x, int64_t at_epoch) {
-  epoch = at_epoch, value = x, meets = v.meets_budgets, overspend = v.overspend;
+void BestSoFar::take(const ValidationResult& v, double x, int64_t at_epoch, SelectMetric metric) {
+  epoch = at_epoch, value = x;
+  const bool dr = metric == SelectMetric::kDrEom;
+  meets = dr ? v.dr_meets_budgets : v.meets_budgets, overspend = dr ? v.dr_overspend : v.overspend;
 }
 
 ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split, data::Split which,
-                             const ValidationConfig& cfg, int threads)
+                             const ValidationConfig& cfg, int threads, const std::vector<std::string>& files)
     : threads_(threads), quantiles_(cfg.quantiles), calibration_(cfg.calibration) {
   m_ = src.meta().num_arms;
   rows_ = data::read_rct_rows(src, split, which, cfg.max_rows, "validation");
@@ -92,6 +116,21 @@ ValidationSet::ValidationSet(data::RowSource& src, const data::SplitSpec& split,
     step_costs_ = metrics::rct_step_costs(s);
   } catch (const DataError& e) {
     step_cost_error_ = e.what();
+  }
+  // The DR outcome model, once: cross-fitted on these rows, or a model trained on other rows.
+  // Selection on another metric carries on without DR when no outcome model can be fitted (a fold without an arm).
+  if (metrics::needs_outcome_model(cfg.estimator.kind)) {
+    try {
+      OutcomeModel om = outcome_model(cfg.estimator, rows_, src.meta(), src.name(), {files, which, split}, threads_);
+      outcome_ = std::move(om.table);
+      dr_kind_ = cfg.estimator.kind;
+      dr_description_ = om.description;
+      log::info("validation: DR outcome model for the {} validation rows: {} ({:.1f}s)", rows_.rows, om.description,
+                om.seconds);
+    } catch (const DataError& e) {
+      if (cfg.metric == SelectMetric::kDrEom) throw;
+      log::warn("validation: no DR estimate ({}); validation.metric = {} does not need it", e.what(), cfg.metric_name);
+    }
   }
   if (rows_.with_truth) {
     oracle_ = std::make_unique<metrics::Oracle>(
@@ -152,6 +191,22 @@ ValidationResult ValidationSet::evaluate_scores(const metrics::ScoreTable& score
     r.eom.push_back(p);
     r.decisions.push_back(d.ipw);
     r.eom_mean += p.revenue / double(budgets_.size());
+  }
+  if (!outcome_.r.empty()) {  // lambda by the DR spend, the DR revenue and spend of those decisions
+    const solver::Scores om = outcome_.view();
+    const decide::TrialView dview(scores.view(), s, dr_kind_, &om, threads_);
+    decide::DecisionOptions od = o;
+    od.calibrate_by_estimator = true;
+    const decide::Decider dd(scores.view(), &dview, &dview, od);
+    r.dr_eom_mean = 0;
+    r.dr_estimator = dr_description_;
+    for (double b : budgets_) {
+      const decide::Decision d = dd.at(b);
+      r.dr.push_back({b, d.lambda, d.reached, d.estimate, d.verdict});
+      if (d.verdict == metrics::SpendVerdict::kOverspends) r.dr_meets_budgets = false;
+      r.dr_overspend = std::max(r.dr_overspend, (d.estimate.spend.lo - b) / b);
+      r.dr_eom_mean += d.estimate.revenue.value / double(budgets_.size());
+    }
   }
   r.cost_calibration = metrics::cost_calibration(scores.view(), s);
   r.cost_factor = metrics::worst_cost_factor(r.cost_calibration);

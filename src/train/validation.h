@@ -16,6 +16,7 @@
 #include "loss/loss.h"            // for Loss, LossContext
 #include "metrics/eom.h"          // for EomPoint
 #include "metrics/oracle.h"       // for Oracle
+#include "metrics/policy_estimate.h"  // for PolicyEstimate
 #include "metrics/score_table.h"  // for ScoreTable
 #include "metrics/spend.h"        // for BudgetDecision, ArmCostCalibration
 #include "model/input_scaler.h"   // for InputScaler
@@ -40,6 +41,19 @@ struct ValidationResult {
   double aucc = std::numeric_limits<double>::quiet_NaN();  // two arms only
   std::vector<double> true_revenue, regret, relative_regret;  // per budget; synthetic data only
   double regret_mean = std::numeric_limits<double>::quiet_NaN();
+  // The doubly robust estimate (validation.estimator; empty without an outcome model): per budget, lambda set by the
+  // DR spend and the DR revenue and spend of those decisions, with CIs.
+  struct DrBudget {
+    double budget = 0, lambda = 0;
+    bool reached = true;
+    metrics::PolicyEstimate estimate;
+    metrics::SpendVerdict verdict = metrics::SpendVerdict::kMeets;
+  };
+  std::vector<DrBudget> dr;
+  double dr_eom_mean = std::numeric_limits<double>::quiet_NaN();  // mean DR revenue over the budgets
+  bool dr_meets_budgets = true;
+  double dr_overspend = 0;
+  std::string dr_estimator;  // its description
   double seconds = 0;
   /// The value of `metric` (validation.metric).
   double select(SelectMetric metric) const;
@@ -50,22 +64,23 @@ struct ValidationResult {
 struct BestSoFar {
   int64_t epoch = -1;     // 1-based; -1 = none yet
   double value = 0;       // its validation.metric
-  bool meets = true;      // its decisions meet every validation budget (IPW spend, ValidationResult::meets_budgets)
+  bool meets = true;      // its decisions meet every validation budget (IPW or, for dr_eom, DR spend)
   double overspend = 0;   // ... or by how much they overspend
   /// True when `v`, whose validation.metric value is `x`, replaces the best: it must beat it by more than min_delta
   /// in the metric's direction. With metric eom, EOM compares revenue at equal spend, so an epoch whose decisions
   /// overspend never replaces one whose decisions do not, one that does not always replaces one that does, and among
   /// overspending epochs the one that overspends less wins.
   bool improved_by(const ValidationResult& v, double x, const ValidationConfig& vc) const;
-  void take(const ValidationResult& v, double x, int64_t at_epoch);
+  void take(const ValidationResult& v, double x, int64_t at_epoch, SelectMetric metric = SelectMetric::kEom);
 };
 
 class ValidationSet {
  public:
   /// Reads the RCT rows of `which` split from `source` (the first `cfg.max_rows` in row order). Throws DataError
   /// when there are none. Budgets default to 0.25/0.5/0.75 of the costliest arm's mean cost on these rows.
+  /// `files`: the files `source` reads (for the held-out check of a checkpoint outcome model; empty in memory).
   ValidationSet(data::RowSource& source, const data::SplitSpec& split, data::Split which,
-                const ValidationConfig& cfg, int threads);
+                const ValidationConfig& cfg, int threads, const std::vector<std::string>& files = {});
   ~ValidationSet();
 
   const data::Table& rows() const { return rows_; }
@@ -92,6 +107,9 @@ class ValidationSet {
   std::vector<double> budgets_, random_regret_, step_costs_;
   std::string step_cost_error_;
   std::unique_ptr<metrics::Oracle> oracle_;
+  metrics::ScoreTable outcome_;  // the DR outcome model's predictions for rows_ (empty: no DR)
+  metrics::EstimatorKind dr_kind_ = metrics::EstimatorKind::kDr;
+  std::string dr_description_;
 };
 
 }  // namespace dfcl::train

@@ -19,7 +19,8 @@ a, b = (json.load(open(p)) for p in sys.argv[1:3])
 assert b["world_size"] == 2 and a["world_size"] == 1, (a["world_size"], b["world_size"])
 assert a["k"] == b["k"], ("K", a["k"], b["k"])
 for x, y in zip(a["sweep"], b["sweep"]):
-    assert x["k"] == y["k"] and abs(x["eom"] - y["eom"]) <= 1e-9 * max(1, abs(x["eom"])), (x, y)
+    for key in ("dr_eom", "eom_mean"):  # the selection metric (DR) and the IPW EOM per K
+        assert x["k"] == y["k"] and abs(x[key] - y[key]) <= 1e-9 * max(1, abs(x[key])), (key, x, y)
     assert abs(x["inertia"] - y["inertia"]) <= 1e-9 * x["inertia"], (x["inertia"], y["inertia"])
 assert a["cluster_sizes"] == b["cluster_sizes"], "cluster sizes differ"
 for x, y in zip(a["budgets"], b["budgets"]):

@@ -110,4 +110,35 @@ PY
 head -1 curve.csv | grep -q "^lambda,predicted_spend_per_user,predicted_revenue_per_user,trial_spend_per_user,trial_revenue_per_user$" ||
   fail "curve header"
 head -1 alloc.csv | grep -q "^user,arm_at_0.5_per_user$" || fail "allocation header"
+
+# 4. The doubly robust estimator: lambda by the DR spend, its precision, and the outcome model's bad input.
+"$dfcl" allocate --set allocate.scores=run/best.ckpt --set allocate.data=trial.h5 \
+  --set allocate.budgets_per_capita=[0.5] --set allocate.estimator.kind=dr --set allocate.estimator.calibrate=true \
+  > alloc_dr.json 2> alloc_dr.log
+grep -q "lambda by trial calibration on the dr spend" alloc_dr.log || { cat alloc_dr.log; fail "allocate by DR"; }
+python3 - <<'PY' || fail "allocate by DR: estimate and precision"
+import json
+b = json.load(open("alloc_dr.json"))["budgets"][0]
+e, p = b["estimate"], b["precision"]
+assert e["estimator"] == "dr" and abs(e["spend"]["value"] - 0.5) < 0.01, e
+assert e["spend"]["se"] < b["trial_spend_per_user"]["se"], (e["spend"], b["trial_spend_per_user"])  # DR is tighter
+half = (e["spend"]["hi"] - e["spend"]["lo"]) / 2 / 0.5
+assert abs(p["half_width_share"] - half) < 1e-12 and p["rows_for_target"] > p["trial_rows"], p
+print("allocate by DR at 0.5: DR spend", round(e["spend"]["value"], 4), "+-", round(100 * half, 1), "%; IPW se",
+      round(b["trial_spend_per_user"]["se"], 4), "DR se", round(e["spend"]["se"], 4), "; rows for +-2%:", p["rows_for_target"])
+PY
+# An outcome model that trained on the judged rows is refused; one from another dataset names both schemas.
+"$dfcl" evaluate --set evaluate.data=trial.h5 --set evaluate.scores=[oracle] --set evaluate.split=all \
+  --set evaluate.estimator.outcome_model=run/best.ckpt --set evaluate.plot= 2> om_seen.log > /dev/null && fail "accepted"
+grep -q "evaluate.estimator.outcome_model run/best.ckpt trained on trial.h5, and the rows judged here (all split of it) include rows it trained on" om_seen.log ||
+  { cat om_seen.log; fail "outcome model on its training rows"; }
+"$dfcl" -q generate --set generate.features=5 --set generate.rct_rows=2000 --set generate.observational_rows=0 \
+  --set generate.output=five.h5 > /dev/null
+"$dfcl" evaluate --set evaluate.data=five.h5 --set evaluate.scores=[oracle] \
+  --set evaluate.estimator.outcome_model=run/best.ckpt --set evaluate.plot= 2> om_other.log > /dev/null && fail "accepted"
+grep -q "evaluate.estimator.outcome_model run/best.ckpt: five.h5: has 5 features and 5 arms, but the model run/best.ckpt was trained on 6 features and 4 arms" om_other.log ||
+  { cat om_other.log; fail "outcome model from another dataset"; }
+# The test split of its own training file is held out from it: accepted as the outcome model there.
+"$dfcl" -q evaluate --set evaluate.data=trial.h5 --set evaluate.scores=[run/best.ckpt] \
+  --set evaluate.estimator.outcome_model=run/best.ckpt --set evaluate.bootstrap=0 --set evaluate.plot= > om_ok.json
 echo "decision_quality: all checks passed"
