@@ -16,10 +16,13 @@ import time
 
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 NAMES = {
-    "tsm_sl": "TSM-SL", "tsm_sl_eom": "TSM-SL, EOM-selected", "dhcl": "DHCL", "dfcl_pl": "DFCL-PL",
+    "tsm_sl": "TSM-SL", "tsm_sl_eom": "TSM-SL, EOM-selected", "dhcl": "DHCL", "drp": "DRP", "dfcl_pl": "DFCL-PL",
     "dfcl_mer": "DFCL-MER", "dfcl_ifd": "DFCL-IFD", "dfcl_ppl": "DFCL-PPL", "dfcl_pifd": "DFCL-PIFD",
+    "tsm_sl_both": "TSM-SL, trial + log", "bidfcl_ppl": "Bi-DFCL-PPL",
 }
-ORDER = ["tsm_sl", "tsm_sl_eom", "dhcl", "dfcl_pl", "dfcl_mer", "dfcl_ifd", "dfcl_ppl", "dfcl_pifd"]
+ORDER = ["tsm_sl", "tsm_sl_eom", "dhcl", "drp", "dfcl_pl", "dfcl_mer", "dfcl_ifd", "dfcl_ppl", "dfcl_pifd",
+         "tsm_sl_both", "bidfcl_ppl"]
+DECISION = [m for m in ORDER if m not in ("tsm_sl", "tsm_sl_eom", "tsm_sl_both")]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -189,49 +192,221 @@ def section(out, regime, seeds, summary):
     return "\n".join(lines), worst_all
 
 
-def oracle_section(out, regimes, seeds):
-    """Paired regret when every method is selected with the true tables (launch/experiments/oracle.sh)."""
+def mean_regrets(out, regime, seeds, sub):
+    """method -> {seed: mean test regret over the budgets} for the evaluations under OUT/<regime>/<sub>."""
+    meta, per = load_regime(out, regime, seeds, sub)
+    if meta is None:
+        return None
+    return {m: {s: statistics.fmean(o["regret"] for o in runs[s]["oracle"]) for s in runs} for m, runs in per.items()}
+
+
+def selected_section(out, regimes, seeds, sub, title, intro):
+    """Paired regret when every method is selected another way (launch/experiments/select.sh)."""
     rows, have = {}, []
     for r in regimes:
-        meta, per = load_regime(out, r, seeds, "oracle")
-        if meta is None:
+        means = mean_regrets(out, r, seeds, sub)
+        if means is None:
             continue
         have.append(r)
-        base = per.get("tsm_sl", {})
+        base = means.get("tsm_sl", {})
+        loss_base = (mean_regrets(out, r, seeds, "") or {}).get("tsm_sl", {})
         for m in ORDER:
-            if m not in per:
+            if m not in means:
                 continue
-            runs = per[m]
-            means = {s: statistics.fmean(o["regret"] for o in runs[s]["oracle"]) for s in runs}
+            runs = means[m]
             if m == "tsm_sl":
-                rows.setdefault(m, {})[r] = (ci(list(means.values())), None, None)
+                rows.setdefault(m, {})[r] = (ci(list(runs.values())), None, None)
+                # TSM-SL selected this way against TSM-SL selected on its loss (the main tables' baseline).
+                d = [runs[s] - loss_base[s] for s in runs if s in loss_base]
+                rows.setdefault("tsm_sl_vs_loss", {})[r] = (ci(d), sum(1 for x in d if x < 0), len(d))
                 continue
-            diffs = [means[s] - statistics.fmean(o["regret"] for o in base[s]["oracle"]) for s in runs if s in base]
+            diffs = [runs[s] - base[s] for s in runs if s in base]
             rows.setdefault(m, {})[r] = (ci(diffs), sum(1 for d in diffs if d < 0), len(diffs))
+            d2 = [runs[s] - loss_base[s] for s in runs if s in loss_base]
+            rows.setdefault(m + "@loss", {})[r] = (ci(d2), sum(1 for d in d2 if d < 0), len(d2))
     if not have:
         return []
-    lines = ["## Selected with the true tables: is it the method or its selection?", "",
-             "`launch/experiments/oracle.sh`: every method takes the tuning trial whose best epoch reached the lowest "
-             "validation regret, and its seeds keep the epoch of lowest validation regret (the true tables of the "
-             "validation rows, which a real trial does not have); the DFCL losses fine-tune the TSM-SL model selected "
-             "the same way. Test rows, calibration and evaluation as above. TSM-SL's row is its mean test regret; the "
-             "others are paired Δ against it (negative = better), with the seeds on which the method is better.", "",
-             "| method | " + " | ".join(have) + " |", "|" + "---|" * (len(have) + 1)]
-    for m in ORDER:
-        if m not in rows:
-            continue
+    lines = [f"## {title}", "", intro, "", "| method | " + " | ".join(have) + " |", "|" + "---|" * (len(have) + 1)]
+    def row(label, key):
         cells = []
         for r in have:
-            c = rows[m].get(r)
+            c = rows.get(key, {}).get(r)
             if c is None:
                 cells.append("-")
             elif c[1] is None:
                 cells.append(fmt(c[0]))
             else:
                 cells.append(f"{fmt(c[0], sign=True)} ({c[1]}/{c[2]})")
-        lines.append(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for m in ORDER:
+        if m in rows:
+            row(NAMES[m], m)
+    if "tsm_sl_vs_loss" in rows:
+        row("TSM-SL selected this way − TSM-SL loss-selected", "tsm_sl_vs_loss")
+    lines += ["", "The same methods' paired Δ against TSM-SL selected on its validation loss (the main tables' baseline):",
+              "", "| method | " + " | ".join(have) + " |", "|" + "---|" * (len(have) + 1)]
+    for m in ORDER:
+        if m + "@loss" in rows:
+            row(NAMES[m], m + "@loss")
     lines.append("")
     return lines
+
+
+def recovery_section(out, regimes, seeds):
+    """How much of the oracle selector's gain DR selection recovers: per regime and decision-focused method,
+    (regret EOM-selected - regret DR-selected) / (regret EOM-selected - regret oracle-selected), mean test regrets."""
+    have, cells = [], {}
+    for r in regimes:
+        eom, dr, orc = (mean_regrets(out, r, seeds, sub) for sub in ("", "dr", "oracle"))
+        if not (eom and dr and orc):
+            continue
+        have.append(r)
+        shares = []
+        for m in ORDER:
+            if m in ("tsm_sl_eom",) or m not in eom or m not in dr or m not in orc:
+                continue
+            e, d, o = (statistics.fmean(x[m].values()) for x in (eom, dr, orc))
+            gain = e - o
+            if gain > 0.002:  # the oracle selector's gain must be there to be recovered
+                share = (e - d) / gain
+                shares.append(share)
+                cells.setdefault(m, {})[r] = f"{100 * share:.0f}% (of {gain:.4f})"
+            else:
+                cells.setdefault(m, {})[r] = f"no gain ({gain:+.4f})"
+        cells.setdefault("_mean", {})[r] = f"{100 * statistics.fmean(shares):.0f}% ({len(shares)} methods)" if shares else "-"
+    if not have:
+        return []
+    lines = ["## How much of the oracle selector's gain DR selection recovers", "",
+             "Per regime and method: (mean test regret when selected by IPW EOM − when selected by DR) / (when "
+             "selected by IPW EOM − when selected with the true tables), over the seeds. 100% = DR selection is as good "
+             "as the oracle selector; 0% = no better than IPW; negative = worse. Cells with an oracle gain under "
+             "0.002 per user say so instead (nothing to recover). TSM-SL's EOM-selected row is TSM-SL, "
+             "tsm_sl_eom.", "", "| method | " + " | ".join(have) + " |", "|" + "---|" * (len(have) + 1)]
+    for m in ORDER + ["_mean"]:
+        if m in cells:
+            label = "mean over the methods with a gain" if m == "_mean" else NAMES[m]
+            lines.append(f"| {label} | " + " | ".join(cells[m].get(r, "-") for r in have) + " |")
+    lines.append("")
+    return lines
+
+
+def kendall_tau_b(x, y):
+    n, conc, disc, tx, ty = len(x), 0, 0, 0, 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                tx += 1
+            elif dy == 0:
+                ty += 1
+            elif (dx > 0) == (dy > 0):
+                conc += 1
+            else:
+                disc += 1
+    d = math.sqrt((conc + disc + tx) * (conc + disc + ty))
+    return (conc - disc) / d if d > 0 else float("nan")
+
+
+def tau_section(out, regimes):
+    """Selection quality measured directly: over all tuning trials and epochs of each method, the rank correlation of
+    the validation IPW EOM and of the validation DR EOM with the (negated) validation regret from the true tables."""
+    have, cells = [], {}
+    for r in regimes:
+        found = False
+        for m in ORDER:
+            d = os.path.join(out, r, "tune", m)
+            if not os.path.isdir(d):
+                continue
+            ipw, dr, reg = [], [], []
+            for t in sorted(os.listdir(d)):
+                p = os.path.join(d, t, "metrics.jsonl")
+                if not t.startswith("trial_") or not os.path.exists(p):
+                    continue
+                for line in open(p):
+                    v = json.loads(line).get("validation")
+                    if not v or v.get("regret_mean") is None or not v.get("dr"):
+                        continue
+                    ipw.append(v["eom_mean"]), dr.append(v["dr"]["eom_mean"]), reg.append(-v["regret_mean"])
+            if len(reg) < 5:
+                continue
+            found = True
+            cells.setdefault(m, {})[r] = (kendall_tau_b(ipw, reg), kendall_tau_b(dr, reg), len(reg))
+        if found:
+            have.append(r)
+    if not have:
+        return []
+    lines = ["## Selection quality: do the validation estimates order the candidates by their true regret?", "",
+             "Kendall's τ_b between a validation estimate and the negated validation regret (from the true tables), over "
+             "every epoch of every tuning trial of a method (8 trials; n = trials × epochs). Cells: τ of IPW EOM / τ of "
+             "DR EOM (n). 1 = the estimate orders the candidates exactly as their true regret does; 0 = no better than "
+             "chance.", "", "| method | " + " | ".join(have) + " |", "|" + "---|" * (len(have) + 1)]
+    means = {r: ([], []) for r in have}
+    for m in ORDER:
+        if m not in cells:
+            continue
+        row = []
+        for r in have:
+            c = cells[m].get(r)
+            if c is None:
+                row.append("-")
+                continue
+            row.append(f"{c[0]:.2f} / {c[1]:.2f} ({c[2]})")
+            means[r][0].append(c[0]), means[r][1].append(c[1])
+        lines.append(f"| {NAMES[m]} | " + " | ".join(row) + " |")
+    lines.append("| mean | " + " | ".join(f"{statistics.fmean(means[r][0]):.2f} / {statistics.fmean(means[r][1]):.2f}"
+                                           for r in have) + " |")
+    lines.append("")
+    return lines
+
+
+def calibration_section(out, regimes, seeds):
+    """The true spend of the same models' decisions on the test rows, lambda by the IPW spend or by the DR spend of the
+    held-out rows (eval_<seed>.json against eval_dr_<seed>.json)."""
+    have, rows = [], []
+    for r in regimes:
+        errs = {"ipw": [], "dr": []}
+        for kind, name in (("ipw", "eval_{}.json"), ("dr", "eval_dr_{}.json")):
+            for s in range(1, seeds + 1):
+                p = os.path.join(out, r, name.format(s))
+                if not os.path.exists(p):
+                    continue
+                for sc in json.load(open(p))["scorers"].values():
+                    for o, e in zip(sc.get("oracle", []), sc["eom"]):
+                        if reached(e):
+                            errs[kind].append(o["decisions_true_cost"] / o["budget"] - 1)
+        if errs["ipw"] and errs["dr"]:
+            have.append(r)
+            rms = {k: math.sqrt(statistics.fmean(x * x for x in v)) for k, v in errs.items()}
+            rows.append(f"| {r} | {100 * rms['ipw']:.2f}% | {100 * max(abs(x) for x in errs['ipw']):.2f}% | "
+                        f"{100 * rms['dr']:.2f}% | {100 * max(abs(x) for x in errs['dr']):.2f}% |")
+    if not have:
+        return []
+    return ["## Budgets held by the IPW or the DR spend", "",
+            "Every model of every seed (all methods, EOM-selected), λ calibrated on the held-out trial rows by the IPW "
+            "spend or by the DR spend (per-arm ridge, cross-fitted), the decisions' true spend on the test rows "
+            "against the budget (|true / budget − 1|, every budget λ reaches).", "",
+            "| regime | IPW: rms | IPW: worst | DR: rms | DR: worst |", "|---|---|---|---|---|"] + rows + [""]
+
+
+def kept_section(header):
+    """A section of the current docs/results.md that this run did not redo (deploy.sh and spend.sh run with DEPLOY=1),
+    kept verbatim under a note."""
+    path = os.path.join(ROOT, "docs", "results.md")
+    if not os.path.exists(path):
+        return []
+    text = open(path).read()
+    a = text.find(header)
+    if a < 0:
+        return []
+    b = text.find("\n## ", a + len(header))
+    body = text[a:b if b > 0 else len(text)].rstrip().split("\n")
+    note = ("*Kept from the previous reproduction (models selected by IPW EOM as the papers do); not rerun with this "
+            "one: `DEPLOY=1 launch/experiments/reproduce.sh` redoes it.*")
+    if note not in body:
+        body = body[:1] + ["", note] + body[1:]
+    return body + [""]
 
 
 def spend_section(out):
@@ -385,10 +560,29 @@ def main():
             doc.append(f"| {NAMES[m]} | " + " | ".join("-" if reach[m].get(r) is None else f"{reach[m][r]:.4f}"
                                                        for r in regimes) + " |")
         doc.append("")
-    doc += oracle_section(out, regimes, seeds)
+    doc += selected_section(
+        out, regimes, seeds, "dr", "Selected by DR: the same tuning trials, judged by the doubly robust estimate",
+        "`RULE=dr_eom launch/experiments/select.sh`: every method takes the tuning trial whose best epoch reached the "
+        "highest validation DR EOM (the DR revenue at equal DR spend, outcome model per-arm ridge cross-fitted on the "
+        "validation rows; docs/metrics.md §13), and its seeds keep the epoch of highest validation DR EOM; the DFCL "
+        "losses fine-tune the TSM-SL model selected the same way. Test rows, calibration and evaluation as above. "
+        "TSM-SL's row is its mean test regret; the others are paired Δ against it (negative = better), with the seeds on "
+        "which the method is better.")
+    doc += selected_section(
+        out, regimes, seeds, "oracle", "Selected with the true tables: is it the method or its selection?",
+        "`RULE=regret launch/experiments/select.sh`: every method takes the tuning trial whose best epoch reached the "
+        "lowest validation regret, and its seeds keep the epoch of lowest validation regret (the true tables of the "
+        "validation rows, which a real trial does not have); the DFCL losses fine-tune the TSM-SL model selected the "
+        "same way. Test rows, calibration and evaluation as above. TSM-SL's row is its mean test regret; the others "
+        "are paired Δ against it (negative = better), with the seeds on which the method is better.")
+    doc += recovery_section(out, regimes, seeds)
+    doc += tau_section(out, regimes)
+    doc += calibration_section(out, regimes, seeds)
     doc += sections
-    doc += deploy_section(out, regimes, seeds)
-    doc += spend_section(out)
+    dep = deploy_section(out, regimes, seeds)
+    doc += dep if dep else kept_section("## Deployed: the true spend of every model")
+    sp = spend_section(out)
+    doc += sp if sp else kept_section("## What the decisions spend: predicted against trial calibration")
     disc = os.path.join(ROOT, "launch/experiments/discussion.md")
     if os.path.exists(disc):
         doc += [open(disc).read()]

@@ -254,6 +254,11 @@ int run_evaluate(const CommonOptions& o) {
                                   "evaluate.budget_calibration=trial to set lambda from the trial's spend, or fix its "
                                   "cost head",
                                   factor)
+                : cal_rows && d.reached
+                    ? fmt::format("lambda was set on the {} calibration rows ('{}' split), which meet the budget; the "
+                                  "judged rows spend more by their sampling error and the calibration rows' (see the "
+                                  "spend CI of dfcl allocate on them); calibrate on more rows to hold it closer",
+                                  cal_sample.n, data::to_string(cal.split))
                     : "Its ranking cannot meet this budget: its predicted costs barely differ between arms, so "
                       "lambda does not move its decisions (see cost calib.); retrain with a calibrated cost head");
     }

@@ -84,7 +84,7 @@ int run_tune(const CommonOptions& o) {
   const train::TrainConfig tc = train::TrainConfig::from(cfg);
   if (dumped(cfg, o)) return 0;
   for (const char* s :
-       {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "runtime", "generate", "io"})
+       {"train", "validation", "model", "loss", "optimizer", "schedule", "dist", "runtime", "generate", "io", "bilevel"})
     cfg.mark_used(s);
   cfg.check_all_used();
   auto comm = dist::make_communicator(dist::CommOptions::from(cfg));

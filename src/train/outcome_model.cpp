@@ -5,6 +5,7 @@
 #include <unistd.h>      // for getpid
 
 #include <algorithm>   // for std::min, std::copy
+#include <atomic>      // for std::atomic
 #include <chrono>      // for steady_clock
 #include <cmath>       // for std::isfinite
 #include <filesystem>  // for temp_directory_path, remove_all
@@ -47,20 +48,32 @@ data::Table subset(const data::Table& rows, const data::Meta& meta, const std::v
   return t;
 }
 
-// One TSM-SL net per fold, trained in this process on the fold's complement (its own 85/15 split for the epoch
-// selected by validation loss), in a scratch directory that is removed afterwards.
+// One TSM-SL net per fold, trained on the fold's complement (fit_tsm_sl), predicting the fold.
 metrics::ScoreTable tsm_sl_fit_predict(const EstimatorSettings& es, const data::Table& rows, const data::Meta& meta,
                                        const std::vector<int64_t>& train, const std::vector<int64_t>& predict, int fold,
                                        int threads) {
+  const TrainedModel model =
+      fit_tsm_sl(subset(rows, meta, train), meta, es.tsm_sl_epochs, es.seed + uint64_t(fold), threads,
+                 fmt::format("{}.learner = tsm_sl, fold {}", es.key, fold));
+  return train::predict(model, subset(rows, meta, predict));
+}
+
+}  // namespace
+
+TrainedModel fit_tsm_sl(data::Table rows, const data::Meta& meta, int epochs, uint64_t seed, int threads,
+                        const std::string& origin) {
   data::Meta m = meta;
   m.has_truth = false;
-  data::Table t = subset(rows, meta, train);
-  m.num_rows = t.rows, m.rct_rows = t.rows, m.observational_rows = 0;
+  rows.with_truth = false, rows.true_revenue.clear(), rows.true_cost.clear();
+  m.num_rows = rows.rows, m.rct_rows = rows.rows, m.observational_rows = 0;
   m.rct_arm_rows.assign(size_t(m.num_arms), 0);
-  for (int32_t a : t.treatment) ++m.rct_arm_rows[size_t(a)];
-  data::MemorySource src(m, std::move(t));
+  for (int32_t a : rows.treatment) ++m.rct_arm_rows[size_t(a)];
+  if (rows.source.size() == size_t(rows.rows)) std::fill(rows.source.begin(), rows.source.end(), uint8_t(0));
+  for (int64_t i = 0; i < rows.rows && size_t(i) < rows.row_id.size(); ++i) rows.row_id[size_t(i)] = i;
+  data::MemorySource src(m, std::move(rows));
+  static std::atomic<int> serial{0};
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    fmt::format("dfcl-crossfit-{}-{}-{}", ::getpid(), fold, es.seed);
+                                    fmt::format("dfcl-tsm-sl-{}-{}-{}", ::getpid(), seed, serial++);
   struct Cleanup {
     std::filesystem::path p;
     ~Cleanup() {
@@ -71,28 +84,27 @@ metrics::ScoreTable tsm_sl_fit_predict(const EstimatorSettings& es, const data::
   Config c = Config::from_string(
       fmt::format("train: {{generate: true, output: '{}', seed: {}, split_fractions: [0.85, 0.15], batch_size: auto, "
                   "epochs: {}}}\n"
-                  "loss: {{name: tsm_sl}}\nvalidation: {{metric: loss}}\n"
-                  "model: {{revenue_output: auto, cost_output: auto}}\ndist: {{backend: local}}\n",
-                  dir.string(), es.seed + uint64_t(fold), es.tsm_sl_epochs > 0 ? std::to_string(es.tsm_sl_epochs) : "auto"),
-      es.key + ".learner = tsm_sl");
+                  "loss: {{name: tsm_sl}}\nvalidation: {{metric: loss, estimator: {{kind: ipw}}}}\n"
+                  "model: {{revenue_output: auto, cost_output: auto}}\nschedule: {{kind: cosine, warmup_steps: auto}}\n"
+                  "optimizer: {{name: adam, lr: 0.003}}\ndist: {{backend: local}}\n",
+                  dir.string(), seed, epochs > 0 ? std::to_string(epochs) : "auto"),
+      origin);
   auto comm = dist::make_communicator(dist::CommOptions::from(c));
   const log::Level before = log::level();
   log::set_level(std::min(before, log::Level::kWarn));
-  train::TrainResult r;
+  TrainResult r;
   try {
-    train::Trainer trainer(c, src, *comm, threads);
+    Trainer trainer(c, src, *comm, threads);
     r = trainer.run();
   } catch (...) {
     log::set_level(before);
     throw;
   }
   log::set_level(before);
-  const train::TrainedModel model =
-      train::load_trained_model(r.best_checkpoint.empty() ? r.last_checkpoint : r.best_checkpoint);
-  return train::predict(model, subset(rows, meta, predict));
+  TrainedModel model = load_trained_model(r.best_checkpoint.empty() ? r.last_checkpoint : r.best_checkpoint);
+  model.origin = origin;
+  return model;
 }
-
-}  // namespace
 
 EstimatorSettings EstimatorSettings::from(const Config& cfg, const std::string& key, metrics::EstimatorKind dflt,
                                           bool default_calibrate) {

@@ -55,6 +55,14 @@ struct OutcomeModel {
   double seconds = 0;
 };
 
+/// A TSM-SL net (the trainer's defaults: criteo MLP, L_PL, Adam 3e-3, batch size and epochs auto; `epochs` > 0 fixes
+/// them) trained in this process on the trial rows `rows` (its own 85/15 split selects the epoch by validation loss),
+/// in a scratch directory that is removed afterwards. `origin` names it in messages. What the TSM-SL learner of
+/// cross-fitting fits per fold, and what studies train their models with.
+struct TrainedModel;
+TrainedModel fit_tsm_sl(data::Table rows, const data::Meta& meta, int epochs, uint64_t seed, int threads,
+                        const std::string& origin);
+
 /// Fits (crossfit) or reads (a checkpoint, a scores file) the outcome model of `es` for `rows`. Nothing for the IPW
 /// kinds (an empty table). Throws DataError for a fold with an empty arm, a model from another dataset (naming both)
 /// or a checkpoint that trained on the rows.
