@@ -26,10 +26,10 @@ case $kind in
     export LSAN_OPTIONS=suppressions=$supp/lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     # Named subset for CI: the readers, the loader and its prefetch thread, training and checkpoints, the
-    # communicators at 1 and 2 ranks, 2-rank training, the abtest estimators, and the fuzz corpora.
-    ci_targets=(dfcl dfcl_test_core dfcl_test_data dfcl_test_train dfcl_test_comm dfcl_test_dist_train
+    # communicators at 1 and 2 ranks, 2-rank training, the decision layer and its estimators, and the fuzz corpora.
+    ci_targets=(dfcl dfcl_test_core dfcl_test_data dfcl_test_train dfcl_test_comm dfcl_test_dist_train dfcl_test_decide
                 fuzz_config fuzz_checkpoint fuzz_csv_import fuzz_h5_dataset fuzz_score_file)
-    ci_regex='^(dfcl_test_(core|data|train|comm|dist_train)|fuzz_replay_.*|cli_.*)$'
+    ci_regex='^(dfcl_test_(core|data|train|comm|dist_train|decide)|fuzz_replay_.*|cli_.*)$'
     ;;
   thread)
     build=$root/build-tsan flags=thread

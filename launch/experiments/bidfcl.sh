@@ -5,7 +5,8 @@
 # Bi-DFCL-PIFD (teacher = the seed's trial TSM-SL); the ablations w/o ID (explicit), Gauss-Newton HVP, no
 # counterfactual labels. Every model of a seed is evaluated together on the test rows (true tables: oracle regret).
 #   launch/experiments/bidfcl.sh                   # OUT=out/experiments SEEDS=5 TRIAL=30000 LOG=500000
-# Then: launch/experiments/summarise_bidfcl.py OUT SEEDS writes the section of docs/results.md.
+# Then: launch/experiments/summarise_bidfcl.py OUT SEEDS writes the section of docs/results.md. BI_ABLATIONS=0 leaves
+# out the three ablations (w/o ID, Gauss-Newton HVP, no counterfactual labels).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=common.sh
@@ -22,11 +23,19 @@ budget=0.6  # the per-capita training budget of the primal losses (the middle ev
 arms_of() { case $1 in bidfcl_m2) echo "--set generate.arms=2 --set generate.arm_values=[0,4] --set generate.rct_propensity=[0.5,0.5]" ;;
                         bidfcl_m5_confounded) echo "--set generate.arms=5 --set generate.logging_confounding=2" ;;
                         *) echo "--set generate.arms=5" ;; esac; }
+# Every run also keeps its best epoch by the DR estimate (validation.keep_best: best_dr_eom.ckpt), evaluated as the
+# variant <model>_dr (a link): the same training, selected by DR instead of its own metric.
 train() {  # dir name, then dfcl train arguments; kept when its best.ckpt exists
   local d=$1; shift
-  [ -f "$d/best.ckpt" ] && return 0
-  "$dfcl" -q train "$@" --set train.output="$d" --set runtime.threads="$threads" --json "$d.json" > "$d.log" 2>&1 \
-    || { echo "failed: $d (see $d.log)"; tail -3 "$d.log"; return 1; }
+  if [ ! -f "$d/best.ckpt" ]; then
+    "$dfcl" -q train "$@" --set validation.keep_best=[dr_eom] --set train.output="$d" \
+      --set runtime.threads="$threads" --json "$d.json" > "$d.log" 2>&1 \
+      || { echo "failed: $d (see $d.log)"; tail -3 "$d.log"; return 1; }
+  fi
+  local model seed
+  model=$(basename "$(dirname "$d")") seed=$(basename "$d")
+  mkdir -p "$(dirname "$(dirname "$d")")/${model}_dr/$seed"
+  ln -sf "$(cd "$d" && pwd)/best_dr_eom.ckpt" "$(dirname "$(dirname "$d")")/${model}_dr/$seed/best.ckpt"
 }
 
 for regime in $bi_regimes; do
@@ -56,11 +65,14 @@ for regime in $bi_regimes; do
     say "$regime seed $seed: Bi-DFCL"
     train "$r/bidfcl_ppl/$seed" "${bi[@]}"
     train "$r/bidfcl_pifd/$seed" "${bi[@]}" --set "loss={name: pifd, budgets: [$budget], lambda_source: sample, alpha: 0}"
-    train "$r/bidfcl_wo_id/$seed" "${bi[@]}" --set bilevel.hypergradient=explicit
-    train "$r/bidfcl_gn/$seed" "${bi[@]}" --set bilevel.cg.hvp=gauss_newton
-    train "$r/bidfcl_nocf/$seed" "${bi[@]}" --set bilevel.labels=factual_weights
+    if [ "${BI_ABLATIONS:-1}" = 1 ]; then
+      train "$r/bidfcl_wo_id/$seed" "${bi[@]}" --set bilevel.hypergradient=explicit
+      train "$r/bidfcl_gn/$seed" "${bi[@]}" --set bilevel.cg.hvp=gauss_newton
+      train "$r/bidfcl_nocf/$seed" "${bi[@]}" --set bilevel.labels=factual_weights
+    fi
     evaluate_seed "$r" "$data" "$regime" "$seed" tsm_trial tsm_log tsm_both dfcl_ppl dfcl_pifd bidfcl_ppl bidfcl_pifd \
-      bidfcl_wo_id bidfcl_gn bidfcl_nocf
+      bidfcl_wo_id bidfcl_gn bidfcl_nocf tsm_trial_dr tsm_log_dr tsm_both_dr dfcl_ppl_dr dfcl_pifd_dr bidfcl_ppl_dr \
+      bidfcl_pifd_dr
   done
 done
 say "done"

@@ -7,8 +7,8 @@
 # Per noise level (configs/experiments/regimes/marketing_noisy.yaml + generate.label_noise):
 #  1. equal tuning, as in the main reproduction: TSM-SL and DFCL-IFD each get `dfcl tune`, 8 random trials, on a
 #     tuning data seed (100); TSM-SL is selected on its validation loss, DFCL-IFD on validation EOM (fine-tuning the tuned
-#     TSM-SL); the cluster policy's one choice, K in {10, 20, 50, 100, 200, 500}, is selected on validation EOM by
-#     dfcl cluster itself;
+#     TSM-SL); the cluster policy's one choice, K in {10, 20, 50, 100, 200, 500}, is selected on validation EOM (IPW) by
+#     dfcl cluster itself, and again on the validation DR EOM (cluster.metric: dr_eom, "Cluster, K by DR");
 #  2. seeds 1..SEEDS, each its own data seed and training seed: TSM-SL, DFCL-IFD (fine-tuning that TSM-SL), the cluster
 #     policy on that TSM-SL's representation (served by the distilled classifier, as deployed; and the same fit served
 #     by the teacher, to show what distillation costs), and the K = 1 floor (one arm for everyone at each budget);
@@ -51,10 +51,13 @@ fit_seed() {  # dir data seed tsm_best dfcl_best
     --set "loss.lambdas=$lambdas" --set "train.init_from=$d/tsm_sl/best.ckpt" --set "train.output=$d/dfcl_ifd" \
     --json "$d/dfcl_ifd.json"
   local rep=(--set "cluster.representation=$d/tsm_sl/best.ckpt" --set validation.metric=eom)
-  run "$d/cluster.log" cluster "${layers[@]}" "${base[@]}" "${rep[@]}" --set "cluster.k=$ks" \
+  run "$d/cluster.log" cluster "${layers[@]}" "${base[@]}" "${rep[@]}" --set "cluster.k=$ks" --set cluster.metric=eom \
     --set "train.output=$d/cluster" --set "cluster.output=$d/cluster.policy" --json "$d/cluster.json"
+  # K chosen on the DR estimate instead (cluster.metric: dr_eom, the default of dfcl cluster).
+  run "$d/cluster_dr.log" cluster "${layers[@]}" "${base[@]}" "${rep[@]}" --set "cluster.k=$ks" --set cluster.metric=dr_eom \
+    --set "train.output=$d/cluster_dr" --set "cluster.output=$d/cluster_dr.policy" --json "$d/cluster_dr.json"
   # The same fit served by the teacher (representation net + nearest centroid): what distillation costs.
-  run "$d/cluster_teacher.log" cluster "${layers[@]}" "${base[@]}" "${rep[@]}" --set "cluster.k=$ks" \
+  run "$d/cluster_teacher.log" cluster "${layers[@]}" "${base[@]}" "${rep[@]}" --set "cluster.k=$ks" --set cluster.metric=eom \
     --set cluster.serve=teacher --set cluster.distill.epochs=0 --set "train.output=$d/cluster_teacher" \
     --set "cluster.output=$d/cluster_teacher.policy" --json "$d/cluster_teacher.json"
   run "$d/k1.log" cluster "${layers[@]}" "${base[@]}" "${rep[@]}" --set "cluster.k=[1]" --set cluster.serve=teacher \
@@ -64,8 +67,9 @@ evaluate() {  # dir data budgets [plot]
   local d=$1 data=$2 budgets=$3 plot=${4:-}
   [ -f "$d/eval.json" ] && return 0
   "$dfcl" -q evaluate --set "evaluate.data=$data" \
-    --set "evaluate.scores=[$d/tsm_sl/best.ckpt,$d/dfcl_ifd/best.ckpt,$d/cluster.policy,$d/cluster_teacher.policy,$d/k1.policy]" \
+    --set "evaluate.scores=[$d/tsm_sl/best.ckpt,$d/dfcl_ifd/best.ckpt,$d/cluster.policy,$d/cluster_teacher.policy,$d/k1.policy,$d/cluster_dr.policy]" \
     --set "evaluate.budgets=$budgets" --set evaluate.budget_calibration=trial --set evaluate.calibration_split=held_out \
+    --set evaluate.estimator.kind=ipw \
     --set evaluate.bootstrap=0 --set "evaluate.plot=$plot" --json "$d/eval.json.partial" > "$d/eval.log" 2>&1
   mv "$d/eval.json.partial" "$d/eval.json"
 }

@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from summarise import ci, fmt, splice_section  # noqa: E402
 
 NAMES = {"tsm_sl": "TSM-SL + MCKP", "dfcl_ifd": "DFCL-IFD", "cluster": "Cluster, distilled (as deployed)",
-         "cluster_teacher": "Cluster, teacher-served", "k1": "K = 1 floor (one arm for everyone)"}
+         "cluster_dr": "Cluster, distilled, K chosen by DR", "cluster_teacher": "Cluster, teacher-served",
+         "k1": "K = 1 floor (one arm for everyone)"}
 BASE = "tsm_sl"
 
 
@@ -115,11 +116,21 @@ def noise_table(out, seeds, noises):
             t.append(ts["best"]["regret_mean"]), chosen.append(sweep[c["k"]]), best.append(min(sweep.values()))
             wins += best[-1] < t[-1]
         lines.append(f"| {float(p):.0%} | {fmt(ci(t))} | {fmt(ci(chosen))} | {fmt(ci(best))} | {wins}/{len(t)} |")
-    lines += ["", "| label noise | K chosen on validation (per seed) | distilled top-1 agreement (held out) | "
-              "(cluster, arm) cells filled by the fallback |", "|---|---|---|---|"]
+    lines += ["", "| label noise | K chosen on validation EOM (IPW), per seed | K chosen on validation DR EOM | best K in "
+              "hindsight (validation regret) | distilled top-1 agreement (held out) | (cluster, arm) cells filled by the "
+              "fallback |", "|---|---|---|---|---|---|"]
     for p, _, _ in cols:
         ks, agree, filled = cluster_facts(os.path.join(out, f"noise_{p}"), seeds)
-        lines.append(f"| {float(p):.0%} | {', '.join(map(str, ks))} | {fmt(ci(agree), 3)} | {', '.join(map(str, filled))} |")
+        kdr, _, _ = cluster_facts(os.path.join(out, f"noise_{p}"), seeds, "cluster_dr")
+        hind = []
+        for s in range(1, seeds + 1):
+            f = os.path.join(out, f"noise_{p}", str(s), "cluster.json")
+            if os.path.exists(f):
+                sw = [e for e in json.load(open(f))["sweep"] if "regret_mean" in e]
+                if sw:
+                    hind.append(min(sw, key=lambda e: e["regret_mean"])["k"])
+        lines.append(f"| {float(p):.0%} | {', '.join(map(str, ks))} | {', '.join(map(str, kdr)) or '—'} | "
+                     f"{', '.join(map(str, hind))} | {fmt(ci(agree), 3)} | {', '.join(map(str, filled))} |")
     lines.append("")
     return lines
 

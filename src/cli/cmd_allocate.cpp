@@ -54,7 +54,7 @@ int run_allocate(const CommonOptions& o) {
   const int64_t curve_points = a.get<int64_t>("curve_points", 200);
   const double level = a.get<double>("level", 0.95);
   const train::EstimatorSettings es =
-      train::EstimatorSettings::from(cfg, "allocate.estimator", metrics::EstimatorKind::kIpw);
+      train::EstimatorSettings::from(cfg, "allocate.estimator", metrics::EstimatorKind::kDr, true);
   solver::SolveOptions so;
   so.greedy_fill = a.get<bool>("greedy_fill", false);
   so.clamp_below_min = a.get<bool>("clamp", false);

@@ -107,20 +107,32 @@ TrainConfig TrainConfig::from(const Config& cfg) {
   v.calibration = metrics::parse_budget_calibration(cfg.get<std::string>("validation.budget_calibration", "auto"), true,
                                                     "validation.budget_calibration");
   v.metric_name = cfg.get<std::string>("validation.metric", "eom");
-  if (v.metric_name == "eom") v.metric = SelectMetric::kEom;
-  else if (v.metric_name == "dr_eom") v.metric = SelectMetric::kDrEom;
-  else if (v.metric_name == "regret") v.metric = SelectMetric::kRegret;
-  else if (v.metric_name == "aucc") v.metric = SelectMetric::kAucc;
-  else if (v.metric_name == "loss") v.metric = SelectMetric::kLoss;
-  else
+  auto parse_metric = [](const std::string& name, SelectMetric& m) {
+    if (name == "eom") m = SelectMetric::kEom;
+    else if (name == "dr_eom") m = SelectMetric::kDrEom;
+    else if (name == "regret") m = SelectMetric::kRegret;
+    else if (name == "aucc") m = SelectMetric::kAucc;
+    else if (name == "loss") m = SelectMetric::kLoss;
+    else return false;
+    return true;
+  };
+  for (const std::string& k : cfg.get_strings("validation.keep_best")) {
+    SelectMetric m;
+    if (!parse_metric(k, m))
+      throw ConfigError(fmt::format("validation.keep_best lists '{}'; use eom, dr_eom, regret, aucc or loss", k));
+    v.keep_best.emplace_back(m, k);
+  }
+  if (!parse_metric(v.metric_name, v.metric))
     throw ConfigError(fmt::format(
         "validation.metric is '{}'; use eom (mean EOM over the budgets: IPW revenue at equal IPW spend), dr_eom "
         "(the same by the doubly robust estimator, validation.estimator), regret (mean oracle regret, synthetic "
         "data), aucc (two arms) or loss",
         v.metric_name));
   v.estimator = EstimatorSettings::from(cfg, "validation.estimator", metrics::EstimatorKind::kDr, true);
-  if (v.metric == SelectMetric::kDrEom && !metrics::needs_outcome_model(v.estimator.kind))
-    throw ConfigError(fmt::format("validation.metric = dr_eom needs a doubly robust estimator, but "
+  bool wants_dr = v.metric == SelectMetric::kDrEom;
+  for (const auto& kb : v.keep_best) wants_dr = wants_dr || kb.first == SelectMetric::kDrEom;
+  if (wants_dr && !metrics::needs_outcome_model(v.estimator.kind))
+    throw ConfigError(fmt::format("validation.metric (or keep_best) = dr_eom needs a doubly robust estimator, but "
                                   "validation.estimator.kind is {}; set it to dr (the default) or sndr, or select on eom",
                                   metrics::to_string(v.estimator.kind)));
   v.max_rows = cfg.get<int64_t>("validation.max_rows", 200000);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>  // for int64_t, uint64_t
 #include <string>   // for std::string
+#include <utility>  // for std::pair
 #include <vector>   // for std::vector
 
 #include "data/loader.h"    // for SplitSpec, SourceFilter, Remainder
@@ -34,6 +35,9 @@ struct ValidationConfig {
   /// validation.estimator: the DR estimate computed beside IPW's every validation (metric dr_eom selects on it): its
   /// outcome model is fitted once on the validation rows (cross-fitted) or read from a checkpoint (train/outcome_model.h).
   EstimatorSettings estimator;
+  /// validation.keep_best: other metrics whose best epoch is also kept, as best_<metric>.ckpt (one run, several
+  /// selections: e.g. [dr_eom, regret] beside metric eom). Training does not depend on them.
+  std::vector<std::pair<SelectMetric, std::string>> keep_best;
   int64_t max_rows = 200000;  // validation RCT rows held in memory (the first ones in row order)
   int every = 1;              // validate every `every` epochs (and after the last)
   int patience = 0;           // early stopping: stop after this many validations without improvement (0 = off)

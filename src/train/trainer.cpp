@@ -93,6 +93,7 @@ struct Trainer::Impl {
   double epoch_loss = 0;  // sum over this epoch's steps of the global batch loss
   int64_t epoch_steps = 0;
   BestSoFar top;  // the best validation so far
+  std::vector<BestSoFar> kept;  // validation.keep_best: the best epoch by each other metric (best_<metric>.ckpt)
   int64_t bad_validations = 0;
   ValidationResult best;
   json history = json::array();
@@ -247,6 +248,21 @@ struct Trainer::Impl {
                 data::to_string(vc.split), 100 * tc.split.fraction(vc.split), vs->name());
     val = std::make_unique<ValidationSet>(*vs, tc.split, vc.split, vc, threads, vc.data.empty() ? tc.data : vc.data);
     log::info("validation: {} trial rows of {} ({} split)", val->rows().rows, vs->name(), data::to_string(vc.split));
+  }
+
+  // validation.keep_best: the same run's best epoch by other metrics, each in best_<metric>.ckpt (parameters only
+  // matter; model.pt stays the main metric's).
+  void keep_other_bests(const ValidationResult& v, int64_t at_epoch) {
+    const ValidationConfig& vc = tc.validation;
+    kept.resize(vc.keep_best.size());
+    for (size_t k = 0; k < vc.keep_best.size(); ++k) {
+      ValidationConfig other = vc;
+      other.metric = vc.keep_best[k].first, other.min_delta = 0;
+      const double x = v.select(other.metric);
+      if (!std::isfinite(x) || !kept[k].improved_by(v, x, other)) continue;
+      kept[k].take(v, x, at_epoch, other.metric);
+      save("best_" + vc.keep_best[k].second + ".ckpt");
+    }
   }
 
   // train.batch_size = auto: the largest power of two <= n / 32 within [64, 4096] for the n training rows (counted by a
@@ -605,6 +621,7 @@ struct Trainer::Impl {
                 {"bad_validations", bad_validations},
                 {"history", history},
                 {"derived", derived},
+                {"kept_best", kept_json()},
                 {"step_costs", val->step_costs()},
                 {"optimizer", opt->name()}};
     // Copies: the writer thread serialises them while training goes on.
@@ -670,8 +687,22 @@ struct Trainer::Impl {
     start.reset();
   }
 
+  json kept_json() const {
+    json a = json::array();
+    for (const auto& b : kept)
+      a.push_back({{"epoch", b.epoch}, {"value", b.value}, {"meets", b.meets}, {"overspend", b.overspend}});
+    return a;
+  }
+
   void restore(const Checkpoint& ck, const std::string& path) {
     const json& st = ck.state;
+    kept.clear();
+    for (const auto& b : st.value("kept_best", json::array())) {
+      BestSoFar x;
+      x.epoch = b.value("epoch", int64_t(-1)), x.value = b.value("value", 0.0);
+      x.meets = b.value("meets", true), x.overspend = b.value("overspend", 0.0);
+      kept.push_back(x);
+    }
     if (st.value("features", -1) != meta.num_features || st.value("arms", -1) != meta.num_arms)
       throw DataError(fmt::format("{}: the checkpoint was trained on {} features and {} arms, the data {} has {} and "
                                   "{}; resume on the same dataset",
@@ -840,6 +871,7 @@ struct Trainer::Impl {
         history.push_back(rec);
         epoch += 1, cursor = 0, epoch_loss = 0, epoch_steps = 0;
         if (better) save("best.ckpt", /*with_model=*/true);
+        keep_other_bests(v, epoch);
         if (vc.patience > 0 && bad_validations >= vc.patience && !last_epoch) {
           log::info("train: early stop after epoch {}: {} validations without improving {} (best {:.5g} at epoch {})",
                     epoch, bad_validations, vc.metric_name, top.value, top.epoch);

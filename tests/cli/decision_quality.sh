@@ -91,7 +91,7 @@ grep -q "differ from those run/best.ckpt was trained with" leak.log || { cat lea
 # 3. allocate: trial calibration, the three spends, the curve.
 "$dfcl" allocate --set allocate.scores=run/best.ckpt --set allocate.data=trial.h5 \
   --set allocate.budgets_per_capita=[0.5] --set allocate.curve=curve.csv --set allocate.output=alloc.csv \
-  > alloc.json 2> alloc.log
+  --set allocate.estimator.kind=ipw > alloc.json 2> alloc.log
 grep -q "lambda by trial calibration" alloc.log || { cat alloc.log; fail "allocate calibration"; }
 # The model trained on trial.h5: lambda is calibrated on its held-out rows only (its validation and test splits).
 grep -q "allocate.calibration_split = auto: the [0-9]* held-out trial rows of trial.h5" alloc.log ||
@@ -113,8 +113,7 @@ head -1 alloc.csv | grep -q "^user,arm_at_0.5_per_user$" || fail "allocation hea
 
 # 4. The doubly robust estimator: lambda by the DR spend, its precision, and the outcome model's bad input.
 "$dfcl" allocate --set allocate.scores=run/best.ckpt --set allocate.data=trial.h5 \
-  --set allocate.budgets_per_capita=[0.5] --set allocate.estimator.kind=dr --set allocate.estimator.calibrate=true \
-  > alloc_dr.json 2> alloc_dr.log
+  --set allocate.budgets_per_capita=[0.5] > alloc_dr.json 2> alloc_dr.log  # the default: lambda by the DR spend
 grep -q "lambda by trial calibration on the dr spend" alloc_dr.log || { cat alloc_dr.log; fail "allocate by DR"; }
 python3 - <<'PY' || fail "allocate by DR: estimate and precision"
 import json

@@ -457,3 +457,35 @@ TEST(BestSoFar, AnEpochThatOverspendsNeverReplacesOneThatMeetsTheBudgets) {
 
 }  // namespace
 }  // namespace dfcl::train
+
+namespace dfcl::train {
+namespace {
+
+// validation.keep_best: one run keeps, beside best.ckpt (metric eom), the best epoch by the DR estimate and by the
+// oracle regret, each the epoch its metric's history says, and they do not change the training.
+TEST_F(TrainerTest, KeepBestWritesTheBestEpochOfEachOtherMetric) {
+  data::MemorySource src = make_data(6000, 6, 3, 7);
+  TrainResult with, without;
+  const std::string dir = out_dir("keep_best");
+  const at::Tensor a = train_once(src, make_config(dir, {"train.epochs=6", "validation.metric=eom",
+                                                         "validation.keep_best=[dr_eom, regret]"}), &with);
+  const at::Tensor b = train_once(src, make_config(out_dir("keep_best_off"), {"train.epochs=6", "validation.metric=eom"}),
+                                  &without);
+  EXPECT_TRUE(a.equal(b));
+  EXPECT_EQ(with.best_epoch, without.best_epoch);
+  int64_t dr_best = -1, regret_best = -1;
+  double dr = -1e300, regret = 1e300;
+  for (const auto& rec : with.history) {
+    const auto& v = rec["validation"];
+    if (v["dr"]["eom_mean"].get<double>() > dr) dr = v["dr"]["eom_mean"], dr_best = rec["epoch"];
+    if (v["regret_mean"].get<double>() < regret) regret = v["regret_mean"], regret_best = rec["epoch"];
+  }
+  // The DR-selected epoch: the highest DR EOM among epochs whose DR spend meets the budgets (all do here, checked).
+  for (const auto& rec : with.history) ASSERT_TRUE(rec["validation"]["dr"]["meets_budgets"].get<bool>());
+  EXPECT_EQ(read_checkpoint(dir + "/best_dr_eom.ckpt").epoch, dr_best);
+  EXPECT_EQ(read_checkpoint(dir + "/best_regret.ckpt").epoch, regret_best);
+  EXPECT_THROW(TrainConfig::from(make_config(dir, {"validation.keep_best=[bogus]"})), ConfigError);
+}
+
+}  // namespace
+}  // namespace dfcl::train
