@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
   }
   // 3. The small trials.
   const std::vector<std::string> est{"ipw", "dr_ridge", "dr_tsm_sl_crossfit", "dr_tsm_sl_model"};
+  json model_revenue;
   // err[estimator][policy][budget][revenue|spend] over chunks; diff[estimator][pair][budget] (revenue)
   std::vector<std::vector<std::vector<std::vector<std::vector<double>>>>> err(
       est.size(), std::vector<std::vector<std::vector<std::vector<double>>>>(
@@ -146,6 +147,19 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::vector<double>>> half_width(est.size(), std::vector<std::vector<double>>(budgets.size()));
   const Sample pop = draw(gen, int64_t(3) << 40, big, threads);
   const metrics::ScoreTable pop_scores = score(0, pop);
+  // The first model's true revenue per user at each budget (on the big calibration population): the scale of a share.
+  {
+    const metrics::ScoreTable sc = score(0, cal);
+    json rev = json::array();
+    for (size_t b = 0; b < budgets.size(); ++b) {
+      std::vector<uint8_t> a;
+      metrics::calibrated_policy(sc.view(), tc[0][b], a);
+      double r = 0;
+      for (int64_t i = 0; i < cal.t.rows; ++i) r += cal.t.true_revenue[size_t(i * M + a[size_t(i)])];
+      rev.push_back(r / double(cal.t.rows));
+    }
+    model_revenue = rev;
+  }
   for (int c = 0; c < chunks; ++c) {
     const Sample ch = draw(gen, (int64_t(2) << 40) + int64_t(c) * trial_rows, trial_rows, threads);
     std::vector<metrics::ScoreTable> om(est.size());
@@ -218,7 +232,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "\n");
 
   // Summaries.
-  json out = {{"family", family}, {"revenue_noise", revenue_noise}, {"trial_rows", trial_rows},
+  json out = {{"model_true_revenue", model_revenue}, {"family", family}, {"revenue_noise", revenue_noise}, {"trial_rows", trial_rows},
               {"train_rows", train_rows}, {"chunks", chunks}, {"budgets", budgets}, {"arms", M}, {"policies", names},
               {"estimators", est}};
   fmt::print("family {} (revenue_noise {}), {} chunks of {} rows, {} arms; models trained on {} rows\n", family,
@@ -248,6 +262,15 @@ int main(int argc, char** argv) {
     out["variance_vs_ipw"][est[e]] = {{"revenue", mean(rr)}, {"spend", mean(rc)}};
     out["pairing_vs_unpaired_ipw"][est[e]] = {{"close_rival", mean(close)}, {"other_pairs", mean(others)}};
     out["largest_bias_in_se"][est[e]] = worst_bias;
+    // Absolute noise of the paired difference of each pair, per budget (what a trial of this size can resolve), and
+    // the first model's true revenue there (to read it as a share).
+    json sd = json::array();
+    for (size_t p = 0; p < pairs.size(); ++p) {
+      json per_b = json::array();
+      for (size_t b = 0; b < budgets.size(); ++b) per_b.push_back(std::sqrt(var(diff[e][p][b])));
+      sd.push_back({{"pair", names[pairs[p].first] + " - " + names[pairs[p].second]}, {"sd", per_b}});
+    }
+    out["paired_sd"][est[e]] = sd;
     json per_budget = json::array();
     for (size_t b = 0; b < budgets.size(); ++b) {
       double rms = 0, worst = 0, hw = mean(half_width[e][b]);

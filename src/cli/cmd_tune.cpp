@@ -48,7 +48,8 @@ std::string self_executable() {
   return std::string(buf, size_t(n));
 }
 
-void read_result(Trial& t) {
+// A trial's best validation; with metric dr_eom its budgets are judged by the DR spend, as the trial's epochs were.
+void read_result(Trial& t, bool by_dr) {
   std::ifstream f(t.dir + "/train.json");
   if (!f) return;
   try {
@@ -64,8 +65,9 @@ void read_result(Trial& t) {
   t.ok = true;
   t.status = "ok";
   t.value = t.result["best_value"].get<double>();
-  t.meets = t.result["best"].value("meets_budgets", true);
-  t.overspend = t.result["best"].value("overspend", 0.0);
+  const json& b = by_dr && t.result["best"].contains("dr") ? t.result["best"]["dr"] : t.result["best"];
+  t.meets = b.value("meets_budgets", true);
+  t.overspend = b.value("overspend", 0.0);
 }
 
 int run_tune(const CommonOptions& o) {
@@ -125,7 +127,7 @@ int run_tune(const CommonOptions& o) {
   tune::run_processes(self_executable(), mine, parallel, threads, [&](const tune::TrialProcess& p) {
     Trial& tr = trials[size_t(p.index)];
     tr.seconds = p.seconds;
-    if (p.exit_code == 0) read_result(tr);
+    if (p.exit_code == 0) read_result(tr, tc.validation.metric == train::SelectMetric::kDrEom);
     if (p.exit_code != 0)
       tr.status = fmt::format("failed (exit {}): {}", p.exit_code, tune::last_line(p.dir + "/log.txt"));
     bar.advance(1);
@@ -136,7 +138,7 @@ int run_tune(const CommonOptions& o) {
   if (comm->rank() != 0) return 0;
   for (auto& tr : trials)
     if (!tr.ok && tr.status == "not run") {  // another rank ran it: read what it wrote
-      read_result(tr);
+      read_result(tr, tc.validation.metric == train::SelectMetric::kDrEom);
       if (!tr.ok) tr.status = fmt::format("failed: {}", tune::last_line(tr.dir + "/log.txt"));
     }
 
