@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   // 4. lambda calibrated on each small trial for the first model, by each estimator's spend: true spend / budget - 1.
   std::vector<std::vector<std::vector<double>>> spend_dev(est.size(), std::vector<std::vector<double>>(budgets.size()));
   std::vector<std::vector<std::vector<double>>> half_width(est.size(), std::vector<std::vector<double>>(budgets.size()));
+  std::vector<std::vector<int>> unreached(est.size(), std::vector<int>(budgets.size(), 0));
   const Sample pop = draw(gen, int64_t(3) << 40, big, threads);
   const metrics::ScoreTable pop_scores = score(0, pop);
   // The first model's true revenue per user at each budget (on the big calibration population): the scale of a share.
@@ -217,6 +218,10 @@ int main(int argc, char** argv) {
         const metrics::TrialCalibration t = metrics::trial_calibrate(
             sc.view(), pt, budgets[b], [&](const uint8_t* pol) { return E[e]->value(pol).cost; });
         std::vector<uint8_t> a, local;
+        if (!t.reached) {  // no lambda spends the budget (the model sees nothing more worth its cost): not a miss
+          ++unreached[e][b];
+          continue;
+        }
         metrics::calibrated_policy(pop_scores.view(), t, a);
         double spend = 0;
         for (int64_t i = 0; i < pop.t.rows; ++i) spend += pop.t.true_cost[size_t(i * M + a[size_t(i)])];
@@ -275,9 +280,10 @@ int main(int argc, char** argv) {
     for (size_t b = 0; b < budgets.size(); ++b) {
       double rms = 0, worst = 0, hw = mean(half_width[e][b]);
       for (double d : spend_dev[e][b]) rms += d * d, worst = std::max(worst, std::fabs(d));
-      rms = std::sqrt(rms / double(spend_dev[e][b].size()));
+      rms = spend_dev[e][b].empty() ? NAN : std::sqrt(rms / double(spend_dev[e][b].size()));
       per_budget.push_back({{"budget", budgets[b]}, {"rms", rms}, {"worst", worst}, {"mean_half_width", hw},
-                            {"mean", mean(spend_dev[e][b])}});
+                            {"mean", mean(spend_dev[e][b])}, {"unreached", unreached[e][b]},
+                            {"reached", int(spend_dev[e][b].size())}});
     }
     out["calibration"][est[e]] = per_budget;
   }
@@ -289,8 +295,11 @@ int main(int argc, char** argv) {
     fmt::print("{:<22}", est[e]);
     for (size_t b = 0; b < budgets.size(); ++b) {
       const json& c = out["calibration"][est[e]][b];
-      fmt::print(" {:>28}", fmt::format("{:.1f}%, {:.1f}%, {:.1f}%", 100 * c["rms"].get<double>(),
-                                        100 * c["worst"].get<double>(), 100 * c["mean_half_width"].get<double>()));
+      fmt::print(" {:>28}", c["reached"].get<int>() == 0
+                                  ? std::string("unspendable")
+                                  : fmt::format("{:.1f}%, {:.1f}%, {:.1f}%{}", 100 * c["rms"].get<double>(),
+                                                100 * c["worst"].get<double>(), 100 * c["mean_half_width"].get<double>(),
+                                                c["unreached"].get<int>() ? fmt::format(" ({} unsp.)", c["unreached"].get<int>()) : ""));
     }
     fmt::print("\n");
   }

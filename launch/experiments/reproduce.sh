@@ -84,7 +84,7 @@ for regime in $regimes; do
   for rule in dr_eom regret; do
     RULE=$rule OUT=$out DFCL=$dfcl SEEDS=$seeds REGIMES="$regime" METHODS="$methods" bash launch/experiments/select.sh
   done
-  /usr/bin/python3 launch/experiments/summarise.py "$out" "$seeds" $regimes > "$out/results.md"  # progress so far
+  /usr/bin/python3 launch/experiments/summarise.py "$out" "$seeds" $regimes > "$out/results.md" || true  # progress so far
 done
 # What every model's decisions spend in truth when deployed on a population of 1M users (DEPLOY=1: about an hour).
 if [ "${DEPLOY:-0}" = 1 ]; then

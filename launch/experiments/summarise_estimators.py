@@ -59,18 +59,27 @@ def main():
              ": no estimator shows a bias its noise cannot explain.", "",
              "**Budgets held by a small trial** (λ of TSM-SL set on one small trial; the true spend of its decisions on 200k "
              "new users; rms and worst |true spend / budget − 1| over the trials, and the mean half-width of the 95% CI "
-             "the estimate reported, as shares of the budget; mean over the three budgets):", "",
+             "the estimate reported, as shares of the budget; mean over the budgets λ reaches):", "",
              "| family | trial rows | IPW: rms | IPW: worst | IPW: CI ± | DR: rms | DR: worst | DR: CI ± |",
              "|---|---|---|---|---|---|---|---|"]
+    unspendable = set()
     for j in runs:
         c = j["calibration"]
+        def ok(e):  # the budgets lambda reached (a budget the model cannot spend is no calibration error)
+            return [x for x in c[e] if x.get("reached", 1) > 0 and x["rms"] is not None]
         def avg(e, k):
-            return 100 * statistics.fmean(x[k] for x in c[e])
+            return 100 * statistics.fmean(x[k] for x in ok(e))
         def worst(e):
-            return 100 * max(x["worst"] for x in c[e])
+            return 100 * max(x["worst"] for x in ok(e))
+        for x in c["ipw"]:
+            if x.get("reached", 1) == 0:
+                unspendable.add(f"{family_label(j)} at {x['budget']:g}")
         body.append(f"| {family_label(j)} | {j['trial_rows']:,} | {avg('ipw', 'rms'):.1f}% | {worst('ipw'):.1f}% | "
                     f"{avg('ipw', 'mean_half_width'):.1f}% | {avg('dr_ridge', 'rms'):.1f}% | {worst('dr_ridge'):.1f}% | "
                     f"{avg('dr_ridge', 'mean_half_width'):.1f}% |")
+    if unspendable:
+        body += ["", "Left out (the model's decisions at λ = 0 spend less than the budget: nothing more is worth its cost "
+                 "to it, so no λ reaches it): " + "; ".join(sorted(unspendable)) + "."]
     # Where DR still cannot tell: the paired DR noise of the close rivals, as a share of revenue, and the trial size that
     # would resolve a 1% and a 2% difference (two-sided 95%: the difference must exceed 1.96 sd).
     body += ["", "**Where DR still cannot tell.** The noise of the paired DR difference of the two TSM-SL models "

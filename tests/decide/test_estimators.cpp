@@ -12,6 +12,8 @@
 #include "data/generator.h"           // for Generator
 #include "decide/crossfit.h"          // for crossfit, ridge_fit_predict, fold_rows, check_folds
 #include "metrics/bootstrap.h"        // for resample_counts
+#include "metrics/cost_curve.h"       // for cost_curve, cost_curve_from
+#include "metrics/scorers.h"          // for random_scores
 #include "metrics/estimator_path.h"   // for EstimatorPath
 #include "metrics/policy_estimate.h"  // for PolicyEstimator
 #include "metrics/policy_value.h"     // for policy_value
@@ -165,6 +167,36 @@ TEST(EstimatorPath, MatchesTheFixedPolicyEstimatorAtEveryLambda) {
       const metrics::PolicyValue v = path.at(below);
       EXPECT_NEAR(steps[q].second.revenue, v.revenue, 1e-9 * (1 + std::fabs(v.revenue))) << metrics::to_string(k);
     }
+  }
+}
+
+// With a zero outcome model, DR's path is IPW's: the same values at every lambda, the same uniform policies, and the
+// cost curve built from its sweep (what dfcl evaluate plots for DR) is IpwPath's cost curve.
+TEST(EstimatorPath, ZeroOutcomeModelGivesIpwsCostCurve) {
+  test::Trial tr(3000, 4, 21);
+  const metrics::RctSample s = tr.sample();
+  metrics::ScoreTable zero;
+  zero.n = tr.n(), zero.m = tr.m(), zero.r.assign(size_t(zero.n * zero.m), 0.0f), zero.c = zero.r;
+  const solver::Scores zv = zero.view();
+  const metrics::ScoreTable sc = metrics::random_scores(tr.n(), tr.m(), 4, 2);
+  const metrics::IpwPath ipw(sc.view(), s, 2);
+  const metrics::EstimatorPath dr(sc.view(), s, EstimatorKind::kDr, &zv, 2);
+  for (int j = 0; j < tr.m(); ++j) {
+    EXPECT_NEAR(dr.uniform(j).revenue, metrics::uniform_policy_value(s, j).revenue, 1e-12);
+    EXPECT_NEAR(dr.uniform(j).cost, metrics::uniform_policy_value(s, j).cost, 1e-12);
+  }
+  metrics::CostCurveOptions co;
+  co.max_points = 0;
+  const metrics::CostCurve a = metrics::cost_curve(ipw, co);
+  const metrics::CostCurve b = metrics::cost_curve_from(
+      tr.m(), [&](int j) { return dr.uniform(j); }, [&](const auto& fn) { dr.sweep(fn); }, co);
+  // DR's sweep also steps at every hull breakpoint of the direct part (here of size 0): more points, the same curve.
+  EXPECT_GE(b.points, a.points);
+  EXPECT_NEAR(a.area, b.area, 1e-12);
+  for (size_t k = 0; k < b.lambda.size(); k += 97) {
+    const metrics::PolicyValue v = ipw.at(b.lambda[k] * (1 - 1e-12));  // just below the step, as the sweep reports
+    EXPECT_NEAR(b.cost[k], v.cost - a.control_cost, 1e-9) << k;
+    EXPECT_NEAR(b.revenue[k], v.revenue - a.control_revenue, 1e-9) << k;
   }
 }
 
