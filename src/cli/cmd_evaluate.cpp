@@ -176,8 +176,7 @@ int run_evaluate(const CommonOptions& o) {
   // the paired difference to the reference and the rank (ties where the paired CI covers 0); with DR also the papers'
   // EOM (IPW); on synthetic data what the decisions truly spend and earn, and the oracle regret.
   const bool ipw = kind == metrics::EstimatorKind::kIpw;
-  const std::string E = ipw ? "IPW" : metrics::to_string(kind);
-  std::string upper = E;
+  std::string upper = metrics::to_string(kind);  // the estimator's name in the table: IPW, DR, ...
   for (char& ch : upper) ch = char(std::toupper(static_cast<unsigned char>(ch)));
   const std::string ci_head = fmt::format("{:.0f}% CI", 100 * st.boot.level);
   const std::string ref_head = fmt::format("d vs {}", short_name(reference)).substr(0, 16);
